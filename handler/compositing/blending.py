@@ -1,0 +1,108 @@
+"""Putting a rendered product onto a background: soft edges, blend modes, contact shadow.
+
+All arrays cover the same region of the scene: background HxWx3 uint8 RGB, product colours
+HxWx3 float32 0..255, alpha HxW float32 0..1.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .cutout import _spread_colours
+
+SHADOW_DARKNESS = 0.75   # multiplier lost at the contact line at shadow strength 1
+LIGHTING_GAP_L = 30.0    # Lab lightness difference from which "auto" switches to seamless
+
+
+def feather_reach(feather: int) -> int:
+    """How far (px) feathering spreads alpha beyond the product's edge: at most `feather`."""
+    return (feather + 1) // 2
+
+
+def feather_alpha(alpha: np.ndarray, feather: int) -> np.ndarray:
+    """Alpha softened across the edge over about `feather` px, centred on the edge.
+
+    feather 0 gives a hard edge (alpha >= 0.5 becomes 1, else 0).
+    """
+    if feather == 0:
+        return (alpha >= 0.5).astype(np.float32)
+    reach = feather_reach(feather)
+    size = 2 * reach + 1
+    # replicate: at the image border the product continues past it and must not fade out
+    return cv2.GaussianBlur(alpha, (size, size), reach / 2.0, borderType=cv2.BORDER_REPLICATE)
+
+
+def extend_colours(rgb: np.ndarray, alpha: np.ndarray, reach: int) -> np.ndarray:
+    """Give fully transparent pixels within `reach` px of the product the product's colours.
+
+    Feathering makes them slightly visible; their own colour is meaningless (old background).
+    """
+    size = 2 * reach + 1
+    extended = _spread_colours(rgb, alpha, size)
+    return np.where((alpha > 0)[..., None], rgb, extended)
+
+
+def alpha_blend(background: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """background*(1-a) + rgb*a, rounded to uint8; pixels with a == 0 stay exactly as they were."""
+    a = alpha[..., None]
+    mixed = background.astype(np.float32) * (1.0 - a) + rgb * a
+    out = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return np.where(a > 0, out, background)
+
+
+def seamless_blend(background: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Poisson (seamless) clone of the product into the background, then the feathered edge.
+
+    Inside the product the colours follow the background's lighting at its boundary.
+    """
+    footprint = alpha > 0
+    if not footprint.any():
+        return background.copy()
+    composite = alpha_blend(background, rgb, np.where(footprint, 1.0, 0.0).astype(np.float32))
+    pad = 2  # seamlessClone needs the mask clear of the image border
+    padded = [cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+              for a in (composite, background)]
+    mask = np.pad(footprint, pad).astype(np.uint8) * 255
+    x, y, w, h = cv2.boundingRect(mask)
+    # OpenCV places the source's mask box centred on `center` with integer halving, and
+    # overwrites the mask it is given
+    cloned = cv2.seamlessClone(padded[0], padded[1], mask.copy(), (x + w // 2, y + h // 2),
+                               cv2.NORMAL_CLONE)
+    cloned = cloned[pad:-pad, pad:-pad]
+    return alpha_blend(background, cloned.astype(np.float32), alpha)
+
+
+def lighting_gap(product_l: float, surroundings_l: float) -> float:
+    return abs(product_l - surroundings_l)
+
+
+def wants_seamless(product_l: float, surroundings_l: float) -> bool:
+    """auto mode: the product's lightness is far from its surroundings', so clone seamlessly."""
+    return lighting_gap(product_l, surroundings_l) > LIGHTING_GAP_L
+
+
+def contact_shadow(shape: tuple[int, int], alpha: np.ndarray, bottom_row: int,
+                   strength: float) -> np.ndarray:
+    """Multiplier HxW float32 (<= 1) darkening the ground just below the product.
+
+    alpha: the product's alpha over the same region; bottom_row: its lowest opaque row in
+    region coordinates. The shadow is an ellipse as wide as the product's base, fading
+    downward, and never reaches above the lowest two rows of the product.
+    """
+    h, w = shape
+    multiplier = np.ones((h, w), np.float32)
+    base_rows = alpha[max(0, bottom_row - max(2, h // 40)):bottom_row + 1] >= 0.5
+    columns = np.flatnonzero(base_rows.any(axis=0))
+    if columns.size == 0 or not 0 <= bottom_row < h:
+        return multiplier
+    half_width = (columns[-1] - columns[0] + 1) * 0.6
+    half_height = max(3.0, 0.12 * half_width)
+    centre_x = (columns[0] + columns[-1] + 1) / 2
+    shade = np.zeros((h, w), np.float32)
+    cv2.ellipse(shade, (round(centre_x), bottom_row), (round(half_width), round(half_height)),
+                0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    blur = 2 * round(half_height / 2) + 1
+    shade = cv2.GaussianBlur(shade, (blur, blur), 0)
+    top = max(0, bottom_row - 1)
+    shade[:top] = 0.0
+    return multiplier - SHADOW_DARKNESS * strength * shade

@@ -1,0 +1,102 @@
+"""Filling the old product's region from its surroundings.
+
+Works on a region of interest (ROI) of the scene: HxWx3 uint8 RGB plus an HxW bool mask.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
+TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
+EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
+
+
+def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
+    """The mask grown by grow_px (disc) so the old product's anti-aliased fringe goes too."""
+    if grow_px <= 0:
+        return mask.copy()
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1))
+    return cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+
+
+def fill_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Image with the hole pixels replaced by a fill continued from around the hole.
+
+    image: HxWx3 uint8 ROI; hole: HxW bool. Pixels outside the hole are returned unchanged.
+    The fill is inpainted at reduced resolution (smooth light and colour are low-frequency),
+    upsampled, then given grain matching the surroundings so it does not read as a blur.
+    """
+    h, w = hole.shape
+    factor = min(1.0, FILL_SIDE / max(h, w))
+    small_size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    # any small pixel that mixes in hole pixels is part of the hole, so no old colour survives
+    small_hole = cv2.resize(hole.astype(np.uint8) * 255, small_size, interpolation=cv2.INTER_AREA) > 0
+    small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8))
+    filled = _interpolate_across(small.astype(np.float32), small_hole.astype(bool))
+    smooth = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    ys, xs = np.nonzero(hole)
+    grain = _grain(image, hole, ys.size)
+    out = image.copy()
+    out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    return out
+
+
+def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Hole pixels interpolated from the nearest known pixels left/right and above/below.
+
+    image: HxWx3 float32; hole: HxW bool. Each direction gives a linear blend between its two
+    boundary pixels. A direction is trusted less the longer its span and the more its two
+    ends differ (it then crosses an edge, e.g. from wall to table), so horizontal structure
+    continues across a tall hole and vertical structure across a wide one, where
+    diffusion-style inpainting smears wedges of one region into the other.
+    """
+    if hole.all():
+        return image
+    horizontal, h_weight = _interpolate_rows(image, hole)
+    vertical, v_weight = _interpolate_rows(image.transpose(1, 0, 2), hole.T)
+    vertical, v_weight = vertical.transpose(1, 0, 2), v_weight.T
+    total = h_weight + v_weight
+    blend = (horizontal * h_weight[..., None] + vertical * v_weight[..., None]) / np.maximum(total, 1e-30)[..., None]
+    # a pixel whose whole row and column are hole: take the mean of what is known
+    blend[total == 0] = image[~hole].mean(axis=0)
+    # soften the straight-line streaks the per-row interpolation leaves, inside the hole only
+    blend = cv2.GaussianBlur(blend, (5, 5), 0)
+    return np.where(hole[..., None], blend, image).astype(np.uint8)
+
+
+def _interpolate_rows(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, linear interpolation between the known pixels left and right of each hole pixel.
+
+    Returns (values HxWx3 float32, trust HxW float32). Trust falls with the squared span and
+    with the colour difference of the two ends; a one-sided row (hole touching the border)
+    gets little trust, a row with no known pixel none.
+    """
+    h, w = hole.shape
+    columns = np.broadcast_to(np.arange(w), (h, w))
+    left = np.maximum.accumulate(np.where(hole, -1, columns), axis=1)
+    right = np.minimum.accumulate(np.where(hole, w, columns)[:, ::-1], axis=1)[:, ::-1]
+    has_left, has_right = left >= 0, right < w
+    both = has_left & has_right
+    left_v = np.take_along_axis(image, np.clip(left, 0, w - 1)[..., None], axis=1)
+    right_v = np.take_along_axis(image, np.clip(right, 0, w - 1)[..., None], axis=1)
+    left_v = np.where(has_left[..., None], left_v, right_v)
+    right_v = np.where(has_right[..., None], right_v, left_v)
+    span = np.where(both, np.maximum(right - left, 1), 2.0 * w)
+    t = np.where(both, (columns - left) / span, 0.5)[..., None].astype(np.float32)
+    contrast = np.square(right_v - left_v).sum(axis=2) / EDGE_CONTRAST ** 2
+    trust = np.where(has_left | has_right, 1.0 / (np.square(span) * (1.0 + contrast)), 0.0)
+    return left_v + (right_v - left_v) * t, trust.astype(np.float32)
+
+
+def _grain(image: np.ndarray, hole: np.ndarray, count: int) -> np.ndarray:
+    """count x 3 float32 noise with the per-channel fine-detail spread of the pixels near the hole."""
+    ring = hole_for(hole, 6) & ~hole
+    if not ring.any():
+        return np.zeros((count, 3), np.float32)
+    detail = image.astype(np.float32) - cv2.GaussianBlur(image, (5, 5), 0).astype(np.float32)
+    spread = detail[ring].std(axis=0)
+    rng = np.random.default_rng(TEXTURE_SEED)
+    # one shared normal per pixel: real grain is mostly lightness, not independent per channel
+    return rng.standard_normal(count, dtype=np.float32)[:, None] * spread[None, :]
