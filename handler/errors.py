@@ -1,0 +1,93 @@
+"""Errors as values: a code a client can branch on, a message a person can act on, a status.
+
+Every failure that reaches a user is a DrishyaError; handler/dispatch.py is the one place
+that turns it into an HTTP response.
+"""
+from __future__ import annotations
+
+
+class DrishyaError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+    def to_json(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(DrishyaError):
+    status, code = 400, "bad_request"
+
+
+class InvalidField(DrishyaError):
+    """A field of the request is missing, of the wrong type or out of range."""
+
+    status, code = 400, "invalid_field"
+
+
+class InvalidImage(DrishyaError):
+    status, code = 400, "invalid_image"
+
+
+class InvalidId(DrishyaError):
+    status, code = 400, "invalid_id"
+
+
+class WrongKind(DrishyaError):
+    status, code = 400, "wrong_kind"
+
+
+class Unauthorized(DrishyaError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(DrishyaError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(DrishyaError):
+    status, code = 405, "method_not_allowed"
+
+
+class Expired(DrishyaError):
+    status, code = 410, "expired"
+
+
+class PayloadTooLarge(DrishyaError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(DrishyaError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unprocessable(DrishyaError):
+    """The request is well formed but its content cannot be worked with (an empty mask)."""
+
+    status, code = 422, "unprocessable"
+
+
+class TooManyAttempts(DrishyaError):
+    status, code = 429, "too_many_attempts"
+
+
+class ServiceUnavailable(DrishyaError):
+    status, code = 503, "unavailable"
+
+
+class InsufficientStorage(DrishyaError):
+    status, code = 507, "insufficient_storage"
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be obtained or built. Its message names what is wrong and never a
+    path, so health and responses may show it as it is."""

@@ -1,0 +1,74 @@
+"""MobileSAM behind the Segmenter interface, with the per-scene embedding cache."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from .base import Prompt, Segmentation
+
+
+class EmbeddingCache:
+    """A bounded LRU of image embeddings, keyed by stored-image key (0 entries = off)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._entries: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None):
+        if key is None:
+            return None
+        with self._lock:
+            embedding = self._entries.get(key)
+            if embedding is not None:
+                self._entries.move_to_end(key)
+            return embedding
+
+    def put(self, key: str | None, embedding) -> None:
+        if key is None or self.capacity == 0:
+            return
+        with self._lock:
+            self._entries[key] = embedding
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class MobileSamSegmenter:
+    """Encodes a scene once (cached by its store key) and decodes each prompt against it."""
+
+    name = "mobilesam"
+
+    def __init__(self, predictor, cache: EmbeddingCache):
+        self._predictor = predictor
+        self._cache = cache
+
+    def segment(self, image: np.ndarray, prompt: Prompt, image_key: str | None = None) -> Segmentation:
+        timings: dict[str, float] = {}
+        embedding = self._cache.get(image_key)
+        cache_hit = embedding is not None
+        if not cache_hit:
+            started = time.perf_counter()
+            embedding = self._predictor.encode(image)
+            timings["encode"] = _ms_since(started)
+            self._cache.put(image_key, embedding)
+        started = time.perf_counter()
+        prediction = self._predictor.predict(embedding, box=prompt.box, points=prompt.points,
+                                             labels=prompt.labels)
+        timings["segment"] = _ms_since(started)
+        return Segmentation(mask=prediction.mask, score=float(prediction.score), segmenter=self.name,
+                            cache_hit=cache_hit, timings_ms=timings)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
