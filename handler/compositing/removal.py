@@ -16,8 +16,13 @@ def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
     """The mask grown by grow_px (disc) so the old product's anti-aliased fringe goes too."""
     if grow_px <= 0:
         return mask.copy()
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1))
-    return cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+    return cv2.dilate(mask.astype(np.uint8), disc(grow_px)).astype(bool)
+
+
+def disc(radius: int) -> np.ndarray:
+    """uint8 (2r+1)x(2r+1) kernel of the offsets within Euclidean distance r."""
+    ys, xs = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return (xs * xs + ys * ys <= radius * radius).astype(np.uint8)
 
 
 def fill_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
