@@ -1,0 +1,126 @@
+"""Pre- and post-processing around MobileSam: images in, boolean masks out.
+
+Frames: "original" pixels are those of the caller's image (H, W); the "1024-frame" is the
+image resized so its long side is 1024 (newh, neww = input_size), zero-padded at the
+right/bottom to 1024 x 1024. Points are (x, y), boxes XYXY, both float pixels of the
+original image. Low-res logits are on the padded 1024-frame downscaled by 4 (256 x 256).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .model import MobileSam
+
+INPUT_SIZE = 1024
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class ImageEmbedding:
+    """embedding (1, 256, 64, 64) float32; original_size (H, W); input_size (newh, neww)."""
+
+    embedding: torch.Tensor
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class MaskPrediction:
+    """mask (H, W) bool (logits > 0); score = predicted IoU; low_res_logits (256, 256) float32."""
+
+    mask: np.ndarray
+    score: float
+    low_res_logits: np.ndarray
+
+
+def input_size_for(original_size: tuple[int, int]) -> tuple[int, int]:
+    """(newh, neww) of the image resized so that its long side is 1024."""
+    h, w = original_size
+    scale = INPUT_SIZE / max(h, w)
+    return int(h * scale + 0.5), int(w * scale + 0.5)
+
+
+def preprocess(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, 1024, 1024) float32: Pillow-bilinear resize, normalise, zero-pad."""
+    newh, neww = input_size_for(image.shape[:2])
+    resized = np.asarray(Image.fromarray(image).resize((neww, newh), Image.BILINEAR))
+    out = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+    for c in range(3):
+        # Channel by channel, in place: no full-size float temporaries.
+        plane = out[0, c, :newh, :neww]
+        plane.copy_(torch.from_numpy(np.ascontiguousarray(resized[..., c])))
+        plane.sub_(torch.tensor(PIXEL_MEAN[c])).div_(torch.tensor(PIXEL_STD[c]))
+    return out
+
+
+def to_input_frame(coords: np.ndarray, original_size: tuple[int, int],
+                   input_size: tuple[int, int]) -> torch.Tensor:
+    """(..., 2) xy in original pixels -> float32 tensor of xy in the 1024-frame."""
+    (h, w), (newh, neww) = original_size, input_size
+    scaled = np.array(coords, dtype=np.float64)
+    scaled[..., 0] *= neww / w
+    scaled[..., 1] *= newh / h
+    return torch.from_numpy(scaled.astype(np.float32))
+
+
+def upscale_logits(low_res: torch.Tensor, input_size: tuple[int, int],
+                   original_size: tuple[int, int]) -> torch.Tensor:
+    """(1, C, 256, 256) logits -> (1, C, H, W): bilinear to 1024, crop the padding, bilinear to H x W."""
+    x = F.interpolate(low_res, (INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+    x = x[..., :input_size[0], :input_size[1]]
+    return F.interpolate(x, original_size, mode="bilinear", align_corners=False)
+
+
+class SamPredictor:
+    """Stateless (thread-safe) image encoding and prompt decoding with a MobileSam."""
+
+    def __init__(self, model: MobileSam) -> None:
+        self.model = model
+
+    def encode(self, image: np.ndarray) -> ImageEmbedding:
+        """image: (H, W, 3) uint8 RGB."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("image must be an (H, W, 3) uint8 RGB array")
+        original_size = (int(image.shape[0]), int(image.shape[1]))
+        with torch.inference_mode():
+            embedding = self.model.image_encoder(preprocess(image))
+        return ImageEmbedding(embedding, original_size, input_size_for(original_size))
+
+    def predict_logits(self, embedding: ImageEmbedding, box: np.ndarray | None = None,
+                       points: np.ndarray | None = None, labels: np.ndarray | None = None,
+                       multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Low-res logits (C, 256, 256) and IoU predictions (C,), C = 3 if multimask else 1.
+
+        box: XYXY (4,) original pixels; points: (N, 2) xy original pixels; labels: (N,) 1 / 0.
+        """
+        if box is None and points is None:
+            raise ValueError("a prompt needs a box or points")
+        if points is not None and (labels is None or len(labels) != len(points)):
+            raise ValueError("points need one label each")
+        frame = (embedding.original_size, embedding.input_size)
+        box_t = None if box is None else to_input_frame(np.reshape(box, (2, 2)), *frame).view(1, 4)
+        points_t = labels_t = None
+        if points is not None:
+            points_t = to_input_frame(np.reshape(points, (-1, 2)), *frame).unsqueeze(0)
+            labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64).view(1, -1)
+        with torch.inference_mode():
+            low_res, iou = self.model.decode(embedding.embedding, points_t, labels_t, box_t, multimask)
+        return low_res[0], iou[0]
+
+    def predict(self, embedding: ImageEmbedding, box: np.ndarray | None = None,
+                points: np.ndarray | None = None, labels: np.ndarray | None = None) -> MaskPrediction:
+        """Mask of the object prompted by a box (single-mask output, points optional) or by points
+        alone (multimask output, the one with the highest predicted IoU)."""
+        multimask = box is None
+        low_res, iou = self.predict_logits(embedding, box, points, labels, multimask)
+        best = int(torch.argmax(iou))
+        with torch.inference_mode():
+            logits = upscale_logits(low_res[best][None, None], embedding.input_size, embedding.original_size)
+        return MaskPrediction(mask=(logits[0, 0] > 0).numpy(), score=float(iou[best]),
+                              low_res_logits=low_res[best].numpy().copy())
