@@ -80,7 +80,7 @@ def test_unreadable_usage_falls_back_to_this_process(tmp_path, root):
     write_files(root, {"memory.max": str(512 * MiB), "memory.current": "garbage"})
     usage = memory_usage(root, proc_cgroup(tmp_path, "0::/\n"))
     assert usage.total_bytes == 512 * MiB
-    assert 0 < usage.used_bytes <= 512 * MiB
+    assert usage.used_bytes > 0
 
 
 # Memory, cgroup v1

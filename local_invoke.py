@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Drive the Drishya function from the command line.
+
+In-process by default (imports main.handler and calls it through Flask test requests, no
+server needed), or against a running or deployed function with --url.
+
+    python local_invoke.py demo
+    python local_invoke.py replace --scene ad.jpg --box 120,80,560,640 --product new.png -o out.png
+    python local_invoke.py mask --scene ad.jpg --box 120,80,560,640 -o mask.png
+    python local_invoke.py health --url https://drishya.example.app
+    python local_invoke.py fetch-model
+
+--box and --point are in the input file's pixels (after EXIF orientation); they are
+converted to the stored image's pixels, which may be downscaled to MAX_SIDE.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SAMPLES = ROOT / "samples"
+MAX_RETRIES = 5
+
+
+class InvokeError(Exception):
+    """A failed call, with the function's own message."""
+
+
+class InProcess:
+    """Calls main.handler through functions-framework's Flask app, in this process."""
+
+    def __init__(self):
+        import functions_framework
+
+        self._client = functions_framework.create_app("handler", str(ROOT / "main.py")).test_client()
+
+    def call(self, method: str, path: str, *, headers: dict, body: bytes | None = None) -> tuple[int, dict, bytes]:
+        response = self._client.open(path, method=method, headers=headers, data=body)
+        return response.status_code, dict(response.headers), response.get_data()
+
+
+class OverHttp:
+    def __init__(self, url: str):
+        self._url = url.rstrip("/")
+
+    def call(self, method: str, path: str, *, headers: dict, body: bytes | None = None) -> tuple[int, dict, bytes]:
+        request = urllib.request.Request(self._url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+        except (urllib.error.URLError, OSError) as error:
+            raise InvokeError(f"cannot reach {self._url}: {getattr(error, 'reason', error)}") from None
+
+
+class Client:
+    def __init__(self, transport, password: str | None):
+        self._transport = transport
+        self._password = password
+
+    def health(self, *, authenticate: bool = False) -> dict:
+        headers = {"X-App-Password": self._password} if authenticate and self._password else {}
+        status, _, data = self._transport.call("GET", "/health", headers=headers)
+        answer = _json(data)
+        if status == 401:
+            raise InvokeError(_message(answer, status))
+        return answer
+
+    def upload(self, path: Path, kind: str) -> dict:
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + \
+            f"\r\n--{boundary}--\r\n".encode()
+        return self._post("/upload", body, f"multipart/form-data; boundary={boundary}")
+
+    def process(self, request: dict) -> dict:
+        return self._post("/process", json.dumps(request).encode(), "application/json")
+
+    def _post(self, path: str, body: bytes, content_type: str) -> dict:
+        headers = {"Content-Type": content_type, "X-App-Password": self._password or ""}
+        for _ in range(MAX_RETRIES):
+            status, response_headers, data = self._call_showing_cold_start(path, body, headers)
+            answer = _json(data)
+            if status == 503 and "Retry-After" in response_headers:
+                wait = min(30, int(response_headers["Retry-After"]))
+                print(f"  busy ({_message(answer, status)}); retrying in {wait} s", file=sys.stderr)
+                time.sleep(wait)
+                continue
+            if status != 200:
+                raise InvokeError(_message(answer, status))
+            return answer
+        raise InvokeError(f"still busy after {MAX_RETRIES} tries")
+
+    def _call_showing_cold_start(self, path: str, body: bytes, headers: dict):
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(
+            self._transport.call("POST", path, headers=headers, body=body)))
+        started = time.monotonic()
+        worker.start()
+        worker.join(1.0)
+        while worker.is_alive():
+            state = self._model_state()
+            print(f"  waiting: {time.monotonic() - started:.0f} s, model {state}", file=sys.stderr)
+            worker.join(1.0)
+        if not result:
+            raise InvokeError("the call failed before it got an answer")
+        return result[0]
+
+    def _model_state(self) -> str:
+        try:
+            return self.health()["model"]["state"]
+        except (InvokeError, KeyError, TypeError):
+            return "unknown"
+
+
+def _json(data: bytes) -> dict:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return {"error": {"code": "not_json", "message": data[:200].decode(errors="replace")}}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _message(answer: dict, status: int) -> str:
+    error = answer.get("error") or {}
+    return f"HTTP {status} {error.get('code', '')}: {error.get('message', 'no message')}"
+
+
+def _box(text: str) -> list[float]:
+    values = [float(v) for v in text.split(",")]
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError("a box is x0,y0,x1,y1")
+    return values
+
+
+def _point(text: str) -> tuple[float, float, int]:
+    values = text.split(",")
+    if len(values) not in (2, 3):
+        raise argparse.ArgumentTypeError("a point is x,y or x,y,label (label 1 = product, 0 = not)")
+    return float(values[0]), float(values[1]), int(values[2]) if len(values) == 3 else 1
+
+
+def _to_stored_pixels(uploaded: dict, box: list[float] | None, points: list) -> dict:
+    scale_x = uploaded["width"] / uploaded["original_width"]
+    scale_y = uploaded["height"] / uploaded["original_height"]
+    prompt: dict = {}
+    if box:
+        prompt["box"] = [box[0] * scale_x, box[1] * scale_y, box[2] * scale_x, box[3] * scale_y]
+    if points:
+        prompt["points"] = [[x * scale_x, y * scale_y] for x, y, _ in points]
+        prompt["labels"] = [label for _, _, label in points]
+    return prompt
+
+
+def _settings(args) -> dict:
+    settings = {"scale": args.scale, "feather": args.feather, "color_grading": not args.no_color_grading,
+                "color_strength": args.color_strength, "grading_target": args.grading_target}
+    extra = {"anchor": args.anchor, "blend_mode": args.blend_mode, "shadow": args.shadow}
+    return {**settings, **{key: value for key, value in extra.items() if value is not None}}
+
+
+def run_health(client: Client, args) -> None:
+    print(json.dumps(client.health(authenticate=bool(client._password)), indent=2))
+
+
+def run_mask(client: Client, args) -> None:
+    scene = client.upload(args.scene, "scene")
+    answer = client.process({"image_id": scene["image_id"], **_to_stored_pixels(scene, args.box, args.point)})
+    _write(args.output, base64.b64decode(answer["mask_png_base64"]))
+    if args.preview:
+        _write(args.preview, base64.b64decode(answer["preview_jpeg_base64"]))
+    print(f"mask by {answer['segmenter']} (score {answer['score']}), bbox {answer['bbox']}, "
+          f"{answer['area_fraction']:.1%} of the scene, {answer['timings_ms']['total']:.0f} ms -> {args.output}")
+
+
+def run_replace(client: Client, args) -> None:
+    scene = client.upload(args.scene, "scene")
+    product = client.upload(args.product, "product")
+    answer = client.process({"image_id": scene["image_id"], "product_id": product["image_id"],
+                             **_to_stored_pixels(scene, args.box, args.point), "settings": _settings(args),
+                             "output": {"format": _format_of(args.output)}})
+    _write(args.output, base64.b64decode(answer["image_base64"]))
+    print(f"replaced with {answer['segmenter']} mask, {answer['cutout']} cut-out, {answer['blend_mode']} "
+          f"blend, {answer['timings_ms']['total']:.0f} ms -> {args.output}")
+
+
+def run_demo(client: Client, args) -> None:
+    sample = json.loads((SAMPLES / "samples.json").read_text())
+    args.scene, args.product = SAMPLES / sample["scene"], SAMPLES / sample["product"]
+    args.box, args.point = sample["box"], []
+    run_replace(client, args)
+
+
+def run_fetch_model(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    from handler.config import Config
+    from handler.segmentation.weights import PUBLISHED_CHECKPOINT, fetch_checkpoint, verify_checkpoint
+
+    destination = Config.from_env().checkpoint_path
+    url = args.model_url or PUBLISHED_CHECKPOINT.url
+    sha256 = args.sha256 or PUBLISHED_CHECKPOINT.sha256
+    size = None if args.model_url else PUBLISHED_CHECKPOINT.size
+    if destination.is_file():
+        verify_checkpoint(destination, sha256, size)
+        print(f"{destination} is present and verified")
+        return
+    print(f"downloading {url}", file=sys.stderr)
+    fetch_checkpoint(url, destination, sha256=sha256, size=size,
+                     on_progress=lambda done, total: print(f"  {done / 1e6:.1f} / "
+                                                           f"{(total or 0) / 1e6:.1f} MB", file=sys.stderr))
+    print(f"verified and saved {destination}")
+
+
+def _format_of(path: Path) -> str:
+    return {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(path.suffix.lower(), "png")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running function's base URL (default: call it in-process)")
+    parser.add_argument("--password", default=os.environ.get("APP_PASSWORD"),
+                        help="the shared secret (default: $APP_PASSWORD)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("health", help="print the function's health report")
+    mask = commands.add_parser("mask", help="cut out the product and write its mask")
+    replace = commands.add_parser("replace", help="replace the product in the scene")
+    demo = commands.add_parser("demo", help="replace the product in the bundled sample scene")
+    fetch = commands.add_parser("fetch-model", help="download and verify the MobileSAM checkpoint")
+    fetch.add_argument("--model-url", help="download from here instead of the published address")
+    fetch.add_argument("--sha256", help="expected SHA-256 of --model-url")
+    for command in (mask, replace):
+        command.add_argument("--scene", type=Path, required=True)
+        command.add_argument("--box", type=_box, help="x0,y0,x1,y1 in the scene file's pixels")
+        command.add_argument("--point", type=_point, action="append", default=[],
+                             help="x,y[,label]: 1 (default) on the product, 0 off it; repeatable")
+    mask.add_argument("-o", "--output", type=Path, required=True, help="the mask PNG to write")
+    mask.add_argument("--preview", type=Path, help="also write the mask overlay as JPEG")
+    replace.add_argument("--product", type=Path, required=True)
+    for command in (replace, demo):
+        command.add_argument("-o", "--output", type=Path, default=ROOT / "out" / "demo_result.png")
+        command.add_argument("--scale", type=float, default=1.0)
+        command.add_argument("--feather", type=int, default=15)
+        command.add_argument("--no-color-grading", action="store_true")
+        command.add_argument("--color-strength", type=float, default=0.5)
+        command.add_argument("--grading-target", default="surroundings", choices=["surroundings", "area", "image"])
+        command.add_argument("--anchor", choices=["bottom", "center"])
+        command.add_argument("--blend-mode", choices=["alpha", "seamless", "auto"])
+        command.add_argument("--shadow", type=float)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "fetch-model":
+            run_fetch_model(args)
+            return 0
+        if args.url:
+            transport = OverHttp(args.url)
+        else:
+            if not args.password and not os.environ.get("APP_PASSWORD"):
+                # In-process the function is ours: give it a one-off password.
+                args.password = os.environ["APP_PASSWORD"] = secrets.token_urlsafe(12)
+            transport = InProcess()
+        client = Client(transport, args.password)
+        {"health": run_health, "mask": run_mask, "replace": run_replace, "demo": run_demo}[args.command](client, args)
+    except InvokeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a download or file error: say it plainly, no traceback
+        if type(error).__name__ in ("DownloadError", "FileNotFoundError", "PermissionError"):
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
