@@ -1,7 +1,7 @@
 """Separating the product from its background, and keeping edge colours free of it.
 
 All functions take and return arrays in the product image's own pixel grid.
-Alpha here is float32 in [0, 1]; colours are float32 RGB in [0, 255].
+Internally alpha is float32 in [0, 1] and colours float32 RGB in [0, 255].
 """
 from __future__ import annotations
 
@@ -15,23 +15,27 @@ UNIFORM_BORDER_LAB = 12.0    # 90th-percentile ΔE of border pixels below which 
 GRABCUT_SIDE = 200           # GrabCut runs on a thumbnail this large; it is too slow at full size
 
 
-def cut_out(product: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray, str]:
+def cut_out(product: np.ndarray, mode: str) -> tuple[np.ndarray, str]:
     """Cut the product out of its image.
 
     product: hxwx4 uint8 RGBA. mode: "auto" | "alpha" | "none".
-    Returns (rgb float32 hxwx3 in 0..255, alpha float32 hxw in 0..1, method) where method is
-    "alpha", "background_model", "grabcut" or "none". Edge colours are decontaminated.
+    Returns (hxwx4 uint8 RGBA with the product's alpha, method) where method is "alpha",
+    "background_model", "grabcut" or "none". Colours at a background-model edge are already
+    freed of the background; other edges are cleaned by bleed_colours after resampling.
     """
-    rgb = product[..., :3].astype(np.float32)
-    alpha = product[..., 3].astype(np.float32) / 255.0
     if mode == "none":
-        return rgb, np.ones_like(alpha), "none"
+        return np.dstack([product[..., :3], np.full(product.shape[:2], 255, np.uint8)]), "none"
     if mode == "alpha" or has_real_transparency(product[..., 3]):
-        return bleed_colours(rgb, alpha), alpha, "alpha"
+        return product, "alpha"
     background = border_pixels(product[..., :3])
     if border_is_plain(background):
-        return background_model_cutout(product[..., :3], np.median(background, axis=0))
-    return grabcut_cutout(product[..., :3])
+        rgb, alpha = background_model_cutout(product[..., :3], np.median(background, axis=0))
+        method = "background_model"
+    else:
+        rgb, alpha = grabcut_cutout(product[..., :3])
+        method = "grabcut"
+    rgba = np.dstack([rgb, alpha * 255.0])
+    return np.clip(rgba + 0.5, 0, 255).astype(np.uint8), method
 
 
 def has_real_transparency(alpha: np.ndarray) -> bool:
@@ -61,7 +65,7 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
-                            ) -> tuple[np.ndarray, np.ndarray, str]:
+                            ) -> tuple[np.ndarray, np.ndarray]:
     """Cut out a product photographed on a plain background of colour background_rgb.
 
     Background = pixels close to that colour (ΔE) and connected to the border, so product
@@ -82,7 +86,7 @@ def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
 
 
 def _matte_boundary(rgb: np.ndarray, body: np.ndarray, background: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, str]:
+                    ) -> tuple[np.ndarray, np.ndarray]:
     kernel = np.ones((3, 3), np.uint8)
     core = cv2.erode(body, kernel, iterations=2)
     band = (cv2.dilate(body, kernel) > 0) & (core == 0)
@@ -94,13 +98,13 @@ def _matte_boundary(rgb: np.ndarray, body: np.ndarray, background: np.ndarray
     alpha[ys, xs] = np.clip((c * f).sum(1) / np.maximum((f * f).sum(1), 1.0), 0.0, 1.0)
     colours = rgb.copy()
     colours[ys, xs] = foreground[ys, xs]
-    return colours, alpha, "background_model"
+    return colours, alpha
 
 
-def grabcut_cutout(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+def grabcut_cutout(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cut out a product on a busy background with GrabCut from a near-full-frame box.
 
-    Runs on a thumbnail; the resulting soft mask is upsampled and its edge colours bled.
+    Runs on a thumbnail; the resulting soft mask is upsampled to the product's size.
     """
     h, w = rgb.shape[:2]
     f = min(1.0, GRABCUT_SIDE / max(h, w))
@@ -113,8 +117,7 @@ def grabcut_cutout(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
                 4, cv2.GC_INIT_WITH_RECT)
     body = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
     alpha = cv2.resize(cv2.GaussianBlur(body, (3, 3), 0), (w, h), interpolation=cv2.INTER_LINEAR)
-    rgb_f = rgb.astype(np.float32)
-    return bleed_colours(rgb_f, alpha), alpha, "grabcut"
+    return rgb.astype(np.float32), alpha
 
 
 def bleed_colours(rgb: np.ndarray, alpha: np.ndarray, radius: int = 3) -> np.ndarray:

@@ -43,7 +43,8 @@ def grade(rgb: np.ndarray, alpha: np.ndarray, target: LabStats, strength: float)
     if strength <= 0 or not opaque.any():
         return rgb
     lab = to_lab(rgb)
-    source = lab_stats(rgb[opaque])
+    body = lab[opaque]
+    source = LabStats(body.mean(axis=0), body.std(axis=0))
     ratio = np.clip(target.spread / np.maximum(source.spread, 1e-3),
                     1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
     gain = 1.0 + strength * (ratio - 1.0)

@@ -8,13 +8,14 @@ import numpy as np
 
 from .blending import (alpha_blend, contact_shadow, extend_colours, feather_alpha,
                        feather_reach, seamless_blend, wants_seamless)
-from .cutout import OPAQUE, cut_out
+from .cutout import OPAQUE, bleed_colours, cut_out
 from .errors import CompositingError
 from .grading import LabStats, grade, lab_stats, ring_around
 from .placement import Box, bounding_box, expand, intersect, place, render_sprite, union
 from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
 
+OPAQUE_U8 = 128         # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
 IMAGE_STAT_STRIDE = 4   # "image" grading target: every 4th pixel each way is plenty
 
 
@@ -46,8 +47,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     if mask_box is None:
         raise CompositingError("the mask has no pixels: draw a box around the product",
                                code="empty_mask")
-    rgb, alpha, method = cut_out(product, settings.cutout)
-    product_box = bounding_box(alpha >= OPAQUE)
+    rgba, method = cut_out(product, settings.cutout)
+    product_box = bounding_box(rgba[..., 3] >= OPAQUE_U8)
     if product_box is None:
         raise CompositingError(
             "the product image has no opaque pixels after cut-out: upload an image in which "
@@ -57,7 +58,9 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     grow = _hole_grow_px(mask_box, settings.feather) if settings.remove_old else 0
     context = _context_px(mask_box)
     image_box = (0, 0, width, height)
-    outer = _map_box(bounding_box(alpha > 0), product_box, target)
+    visible = bounding_box(rgba[..., 3] > 0)
+    rgba, product_box = _cropped(rgba, visible), _shifted(product_box, visible)
+    outer = _map_box(_shifted(visible, visible), product_box, target)
     window = intersect(expand(outer, reach + 1), image_box)
     shadowed = settings.shadow > 0 and settings.anchor == "bottom"
 
@@ -72,8 +75,9 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
 
     blend_used = "alpha"
     if window is not None:
-        sprite = render_sprite(rgb, alpha, product_box, target, window)
-        sprite_rgb = extend_colours(sprite.rgb, sprite.alpha, reach + 1)
+        sprite = render_sprite(rgba, product_box, target, window)
+        sprite_rgb = bleed_colours(sprite.rgb, sprite.alpha)
+        sprite_rgb = extend_colours(sprite_rgb, sprite.alpha, reach + 1)
         surroundings = _surroundings_stats(original, mask_roi, grow, context)
         if settings.color_grading and settings.color_strength > 0:
             grading_target = _grading_target(settings.grading_target, scene, mask, surroundings)
@@ -107,6 +111,15 @@ def _checked_inputs(scene, mask, product) -> tuple[np.ndarray, np.ndarray, np.nd
     return scene, mask.astype(bool, copy=False), product
 
 
+def _cropped(image: np.ndarray, box: Box) -> np.ndarray:
+    return image[box[1]:box[3], box[0]:box[2]]
+
+
+def _shifted(box: Box, origin: Box) -> Box:
+    """box expressed relative to origin's top-left corner."""
+    return box[0] - origin[0], box[1] - origin[1], box[2] - origin[0], box[3] - origin[1]
+
+
 def _hole_grow_px(mask_box: Box, feather: int) -> int:
     """How far past the mask the old product is removed: wider for big masks (their edges are
     less exact), but never past the area the feather may touch anyway (feather + 2 px)."""
@@ -136,8 +149,9 @@ def _shadow_box(target: Box) -> Box:
 
 
 def _surroundings_stats(original: np.ndarray, mask_roi: np.ndarray, grow: int, context: int) -> LabStats | None:
-    ring = ring_around(mask_roi, grow + 2, context)
-    return lab_stats(original[ring]) if ring.any() else None
+    # every other pixel each way: a quarter of the work, the same statistics
+    ring = ring_around(mask_roi[::2, ::2], (grow + 3) // 2, context // 2)
+    return lab_stats(original[::2, ::2][ring]) if ring.any() else None
 
 
 def _grading_target(name: str, scene: np.ndarray, mask: np.ndarray,

@@ -64,9 +64,9 @@ def union(a: Box, b: Box) -> Box:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
-def render_sprite(rgb: np.ndarray, alpha: np.ndarray, product_box: Box, target: Box,
-                  window: Box) -> Sprite:
-    """Resample the cut-out so product_box (product px) lands exactly on target (scene px).
+def render_sprite(rgba: np.ndarray, product_box: Box, target: Box, window: Box) -> Sprite:
+    """Resample the cut-out (hxwx4 uint8 RGBA) so product_box (product px) lands exactly on
+    target (scene px).
 
     Only the scene pixels inside `window` are computed, so products scaled far past the
     image cost nothing extra. Colours are resampled premultiplied, so the transparent
@@ -74,7 +74,8 @@ def render_sprite(rgb: np.ndarray, alpha: np.ndarray, product_box: Box, target: 
     """
     sx = (target[2] - target[0]) / (product_box[2] - product_box[0])
     sy = (target[3] - target[1]) / (product_box[3] - product_box[1])
-    premultiplied = np.dstack([rgb * alpha[..., None], alpha * 255.0])
+    alpha = rgba[..., 3]
+    premultiplied = np.dstack([cv2.multiply(rgba[..., :3], np.dstack([alpha] * 3), scale=1 / 255), alpha])
     shrink = min(1.0, max(sx, sy))
     if shrink < 1.0:
         # warpAffine only interpolates between neighbours; shrink by area first to avoid aliasing
@@ -90,7 +91,7 @@ def render_sprite(rgb: np.ndarray, alpha: np.ndarray, product_box: Box, target: 
         [0.0, sy, (0.5 - product_box[1]) * sy + target[1] - 0.5 - window[1]],
     ])
     size = (window[2] - window[0], window[3] - window[1])
-    warped = cv2.warpAffine(premultiplied, matrix, size, flags=cv2.INTER_LINEAR,
+    warped = cv2.warpAffine(premultiplied.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
     alpha_out = np.clip(warped[..., 3] * (1 / 255.0), 0.0, 1.0)
     rgb_out = warped[..., :3] / np.maximum(alpha_out, 1e-6)[..., None]

@@ -100,8 +100,8 @@ def _grain(image: np.ndarray, hole: np.ndarray, count: int) -> np.ndarray:
     ring = hole_for(hole, 6) & ~hole
     if not ring.any():
         return np.zeros((count, 3), np.float32)
-    detail = image.astype(np.float32) - cv2.GaussianBlur(image, (5, 5), 0).astype(np.float32)
-    spread = detail[ring].std(axis=0)
+    detail = image[ring].astype(np.float32) - cv2.GaussianBlur(image, (5, 5), 0)[ring]
+    spread = detail.std(axis=0)
     rng = np.random.default_rng(TEXTURE_SEED)
     # one shared normal per pixel: real grain is mostly lightness, not independent per channel
     return rng.standard_normal(count, dtype=np.float32)[:, None] * spread[None, :]
