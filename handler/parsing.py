@@ -18,6 +18,8 @@ from .segmentation.base import Prompt
 
 KINDS = ("scene", "product")
 _MAX_FORM_PARTS = 16
+# Bounds the non-file fields (and the decoder's look-ahead buffer, which reads 64 KiB at a time).
+_MAX_FORM_FIELD_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _read_multipart(request, max_bytes: int) -> Payload:
         # Parts stay in memory rather than being spooled to /tmp: both are RAM in a container,
         # and a spooled file could outlive a crashed request.
         parser = FormDataParser(stream_factory=_in_memory, max_content_length=max_bytes,
-                                max_form_memory_size=64 * 1024, max_form_parts=_MAX_FORM_PARTS, silent=False)
+                                max_form_memory_size=_MAX_FORM_FIELD_BYTES, max_form_parts=_MAX_FORM_PARTS, silent=False)
         _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
                                       request.mimetype_params)
     except RequestEntityTooLarge:

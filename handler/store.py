@@ -109,7 +109,8 @@ class FileStore:
         return os.access(self.directory, os.W_OK | os.X_OK)
 
     def _make_room(self, needed: int) -> None:
-        entries = sorted(self._entries(include_partial=False), key=lambda item: item[1].st_mtime)
+        # ctime is when the item was put (rename and utime set it), to the nanosecond.
+        entries = sorted(self._entries(include_partial=False), key=lambda item: item[1].st_ctime_ns)
         used = sum(stat.st_size for _, stat in entries)
         for entry, stat in entries:
             if used + needed <= self.max_bytes:
@@ -137,7 +138,7 @@ class FileStore:
     def _entries(self, *, include_partial: bool):
         try:
             scanner = os.scandir(self.directory)
-        except FileNotFoundError:
+        except OSError:
             return []
         with scanner:
             entries = []
