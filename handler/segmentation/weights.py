@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from ..errors import ModelLoadError
+
 CHUNK_BYTES = 1 << 20
 # Hex digits of a digest shown in error messages: enough to tell two digests apart.
 DIGEST_PREFIX = 12
@@ -40,7 +42,7 @@ PUBLISHED_CHECKPOINT = CheckpointSource(
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ModelLoadError):
     """A checkpoint could not be fetched or failed verification. The message says what went
     wrong in words fit for a user and never names a filesystem path."""
 
