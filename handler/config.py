@@ -144,3 +144,36 @@ class _Reader:
         if not math.isfinite(value) or value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, not {raw}")
         return value
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the container's gunicorn serves the function (see handler/server.py)."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 1
+    threads: int | None = None  # None: 4 per CPU of the container's quota
+    max_requests: int = 100
+    max_requests_jitter: int = 10
+    timeout_s: int = 120
+    graceful_timeout_s: int = 60
+    worker_tmp_dir: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ServerConfig":
+        env = os.environ if env is None else env
+        read = _Reader(env)
+        threads = read.optional("THREADS")
+        shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+        return cls(
+            host=read.text("HOST", cls.host),
+            port=read.integer("PORT", cls.port, minimum=1),
+            workers=read.integer("WEB_CONCURRENCY", cls.workers, minimum=1),
+            threads=read.integer("THREADS", 1, minimum=1) if threads else None,
+            max_requests=read.integer("MAX_REQUESTS", cls.max_requests, minimum=0),
+            max_requests_jitter=read.integer("MAX_REQUESTS_JITTER", cls.max_requests_jitter, minimum=0),
+            timeout_s=read.integer("GUNICORN_TIMEOUT_S", cls.timeout_s, minimum=1),
+            graceful_timeout_s=read.integer("GRACEFUL_TIMEOUT_S", cls.graceful_timeout_s, minimum=1),
+            worker_tmp_dir=read.optional("WORKER_TMP_DIR") or shm,
+        )
