@@ -36,6 +36,7 @@ ARG MODEL_SHA256=
 RUN if [ "$BAKE_MODEL" = "1" ]; then \
       if [ -n "$MODEL_URL" ]; then python local_invoke.py fetch-model --model-url "$MODEL_URL" --sha256 "$MODEL_SHA256"; \
       else python local_invoke.py fetch-model; fi; \
+      chmod -R a+rX /opt/drishya; \
     fi
 
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin drishya
