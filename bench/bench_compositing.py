@@ -24,14 +24,17 @@ from tests.scenes import jar_rgba, make_scene, opaque_product_on_plain  # noqa: 
 RUNS = 15
 
 
-def median_ms(call, runs: int = RUNS) -> float:
+def median_ms(call, runs: int = RUNS) -> tuple[float, float]:
+    """(median wall ms, median CPU ms) of `call`. On a shared, busy machine the CPU time of
+    this single-threaded process is the steadier of the two."""
     call()  # warm-up: first-call allocations and OpenCV initialisation
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         call()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def peak_traced_mb(call) -> float:
@@ -76,10 +79,11 @@ def main() -> None:
           f"cv2 threads {cv2.getNumThreads()}, median of {RUNS} runs")
     print(f"Machine: {cpu_model()}, nproc {len(os.sched_getaffinity(0))}, "
           f"Python {platform.python_version()}, OpenCV {cv2.__version__}, numpy {np.__version__}\n")
-    print("| case | median ms | peak traced MB |")
-    print("|---|---:|---:|")
-    for name, ms, mb in rows:
-        print(f"| {name} | {ms:.1f} | {mb:.1f} |")
+    print(f"Load average at start: {os.getloadavg()[0]:.2f}\n")
+    print("| case | median wall ms | median CPU ms | peak traced MB |")
+    print("|---|---:|---:|---:|")
+    for name, (wall, cpu), mb in rows:
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {mb:.1f} |")
     print(f"\nPeak traced = largest numpy/Python allocation total during one call (tracemalloc; "
           f"OpenCV's internal temporaries are not included). One scene copy is "
           f"{scene.image.nbytes / 2 ** 20:.1f} MB.")

@@ -16,7 +16,8 @@ from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
 
 OPAQUE_U8 = 128         # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
-IMAGE_STAT_STRIDE = 4   # "image" grading target: every 4th pixel each way is plenty
+IMAGE_STAT_STRIDE = 4
+FULLY_COVERED = 254.5 / 255   # feathered alpha that rounds to the product alone: no fill needed   # "image" grading target: every 4th pixel each way is plenty
 
 
 @dataclass(frozen=True)
@@ -64,34 +65,63 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     window = intersect(expand(outer, reach + 1), image_box)
     shadowed = settings.shadow > 0 and settings.anchor == "bottom"
 
-    roi = expand(mask_box, grow + context)
+    # wide enough that texture can be mirrored into the hole from both sides
+    half_width = (mask_box[2] - mask_box[0] + 1) // 2 + grow + 2
+    roi = (mask_box[0] - max(context, half_width) - grow, mask_box[1] - context - grow,
+           mask_box[2] + max(context, half_width) + grow, mask_box[3] + context + grow)
     for box in (window, _shadow_box(target) if shadowed else None):
         roi = union(roi, box) if box else roi
     roi = intersect(roi, image_box)
     x1, y1, x2, y2 = roi
     original = scene[y1:y2, x1:x2]
     mask_roi = mask[y1:y2, x1:x2]
-    background = fill_hole(original, hole_for(mask_roi, grow)) if settings.remove_old else original.copy()
-
-    blend_used = "alpha"
+    surroundings = _surroundings_stats(original, mask_roi, grow, context)
+    layer = None
     if window is not None:
-        sprite = render_sprite(rgba, product_box, target, window)
-        sprite_rgb = bleed_colours(sprite.rgb, sprite.alpha)
-        sprite_rgb = extend_colours(sprite_rgb, sprite.alpha, reach + 1)
-        surroundings = _surroundings_stats(original, mask_roi, grow, context)
-        if settings.color_grading and settings.color_strength > 0:
-            grading_target = _grading_target(settings.grading_target, scene, mask, surroundings)
-            sprite_rgb = grade(sprite_rgb, sprite.alpha, grading_target, settings.color_strength)
+        layer = _product_layer(rgba, product_box, target, window, settings,
+                               lambda: _grading_target(settings.grading_target, scene, mask, surroundings))
+    background = original.copy()
+    if settings.remove_old:
+        covered = np.zeros(mask_roi.shape, bool)
+        if layer is not None:
+            covered[_local(window, roi)] = layer.alpha >= FULLY_COVERED
+        background = fill_hole(original, hole_for(mask_roi, grow), covered)
+    blend_used = "alpha"
+    if layer is not None:
         if shadowed:
-            background = _with_shadow(background, sprite.alpha, window, roi, target, settings.shadow)
-        blend_used = _blend_mode(settings.blend_mode, sprite_rgb, sprite.alpha, surroundings)
-        sx1, sy1, sx2, sy2 = window[0] - x1, window[1] - y1, window[2] - x1, window[3] - y1
+            background = _with_shadow(background, layer.coverage, window, roi, target, settings.shadow)
+        blend_used = _blend_mode(settings.blend_mode, layer.rgb, layer.coverage, surroundings)
         blend = seamless_blend if blend_used == "seamless" else alpha_blend
-        background[sy1:sy2, sx1:sx2] = blend(background[sy1:sy2, sx1:sx2], sprite_rgb,
-                                             feather_alpha(sprite.alpha, settings.feather))
+        region = _local(window, roi)
+        background[region] = blend(background[region], layer.rgb, layer.alpha)
     out = scene.copy()
     out[y1:y2, x1:x2] = background
     return CompositeResult(out, method, blend_used, target)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """The product ready to blend over `window`: graded colours (float32 0..255), the
+    feathered alpha used for blending and the unfeathered coverage (both float32 0..1)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    coverage: np.ndarray
+
+
+def _product_layer(rgba: np.ndarray, product_box: Box, target: Box, window: Box,
+                   settings: CompositeSettings, grading_target) -> _Layer:
+    sprite = render_sprite(rgba, product_box, target, window)
+    rgb = bleed_colours(sprite.rgb, sprite.alpha)
+    rgb = extend_colours(rgb, sprite.alpha, feather_reach(settings.feather) + 1)
+    if settings.color_grading and settings.color_strength > 0:
+        rgb = grade(rgb, sprite.alpha, grading_target(), settings.color_strength)
+    return _Layer(rgb, feather_alpha(sprite.alpha, settings.feather), sprite.alpha)
+
+
+def _local(box: Box, roi: Box) -> tuple[slice, slice]:
+    """Array slices of `box` (scene px) inside an array covering `roi`."""
+    return slice(box[1] - roi[1], box[3] - roi[1]), slice(box[0] - roi[0], box[2] - roi[0])
 
 
 def _checked_inputs(scene, mask, product) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

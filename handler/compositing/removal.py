@@ -9,6 +9,7 @@ import numpy as np
 
 FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
+TEXTURE_RADIUS = 8     # px: detail finer than this is mirrored into the hole
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 
 
@@ -25,12 +26,15 @@ def disc(radius: int) -> np.ndarray:
     return (xs * xs + ys * ys <= radius * radius).astype(np.uint8)
 
 
-def fill_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """Image with the hole pixels replaced by a fill continued from around the hole.
 
-    image: HxWx3 uint8 ROI; hole: HxW bool. Pixels outside the hole are returned unchanged.
-    The fill is inpainted at reduced resolution (smooth light and colour are low-frequency),
-    upsampled, then given grain matching the surroundings so it does not read as a blur.
+    image: HxWx3 uint8 ROI; hole, covered: HxW bool. Pixels outside the hole are returned
+    unchanged. Hole pixels that will be covered (hidden under the new product) get only the
+    smooth fill; texture is spent on the visible ones.
+    The fill is interpolated at reduced resolution (light and colour change slowly),
+    upsampled, then given texture mirrored in from beside the hole in the same row, so it does
+    not read as a smooth patch; where there is nothing to mirror, grain of matching strength.
     """
     h, w = hole.shape
     factor = min(1.0, FILL_SIDE / max(h, w))
@@ -41,11 +45,57 @@ def fill_hole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8))
     filled = _interpolate_across(small.astype(np.float32), small_hole.astype(bool))
     smooth = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    ys, xs = np.nonzero(hole)
-    grain = _grain(image, hole, ys.size)
     out = image.copy()
-    out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    out[hole] = smooth[hole]
+    ys, xs = np.nonzero(hole & ~covered)
+    texture, mirrored = _mirrored_texture(image, hole, ys, xs)
+    if not mirrored.all():
+        texture[~mirrored] = _grain(image, hole, int(np.count_nonzero(~mirrored)))
+    out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + texture, 0, 255).astype(np.uint8)
     return out
+
+
+def _mirrored_texture(image: np.ndarray, hole: np.ndarray, ys: np.ndarray, xs: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs), Nx3 float32.
+
+    Each pixel takes the detail of its mirror images across the nearest known pixel to its
+    left and to its right, blended by distance; mirroring keeps the texture continuous at the
+    hole's edge. The blur that separates detail ignores hole pixels, so the old product's
+    colour does not leak in. Returns (texture, valid) where valid is False if neither mirror
+    image lands on a known pixel.
+    """
+    h, w = hole.shape
+    # uint8 blurs: detail is only gathered at a few pixels, float copies of the ROI cost more
+    # a box blur costs the same at any size, a Gaussian this wide does not
+    size = (2 * TEXTURE_RADIUS + 1,) * 2
+    known = (~hole).astype(np.uint8) * 255
+    weight = cv2.blur(known, size)
+    base = cv2.blur(np.where(hole[..., None], 0, image).astype(np.uint8), size)
+
+    def detail(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        share = np.maximum(weight[rows, cols].astype(np.float32), 1.0) / 255.0
+        return image[rows, cols].astype(np.float32) - base[rows, cols].astype(np.float32) / share[:, None]
+
+    columns = np.broadcast_to(np.arange(w, dtype=np.int32), (h, w))
+    left = np.maximum.accumulate(np.where(hole, -1, columns), axis=1)[ys, xs]
+    right = np.minimum.accumulate(np.where(hole, w, columns)[:, ::-1], axis=1)[:, ::-1][ys, xs]
+    sources = []
+    for mirror in (2 * left - xs, 2 * right - xs):
+        inside = (mirror >= 0) & (mirror < w)
+        mirror = np.clip(mirror, 0, w - 1)
+        ok = inside & ~hole[ys, mirror]
+        sources.append((detail(ys, mirror), ok))
+    (left_detail, left_ok), (right_detail, right_ok) = sources
+    near_left = np.where(left_ok, (right - xs).astype(np.float32), 0.0)
+    near_right = np.where(right_ok, (xs - left).astype(np.float32), 0.0)
+    total = near_left + near_right
+    valid = total > 0
+    t = np.where(valid, near_left / np.maximum(total, 1e-6), 0.0)
+    # averaging two independent textures flattens them; rescale to keep their contrast
+    keep = 1.0 / np.sqrt(np.maximum(t * t + (1 - t) * (1 - t), 0.5))
+    texture = (left_detail * t[:, None] + right_detail * (1 - t)[:, None]) * keep[:, None]
+    return texture.astype(np.float32), valid
 
 
 def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
