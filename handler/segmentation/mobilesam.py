@@ -66,7 +66,9 @@ class MobileSamSegmenter:
         prediction = self._predictor.predict(embedding, box=prompt.box, points=prompt.points,
                                              labels=prompt.labels)
         timings["segment"] = _ms_since(started)
-        return Segmentation(mask=prediction.mask, score=float(prediction.score), segmenter=self.name,
+        # The IoU head is a regression and can stray a little outside 0..1.
+        score = min(1.0, max(0.0, float(prediction.score)))
+        return Segmentation(mask=prediction.mask, score=score, segmenter=self.name,
                             cache_hit=cache_hit, timings_ms=timings)
 
 
