@@ -114,7 +114,8 @@ def _run_action(runtime: Runtime, request, action: str, payload: Payload | None)
     runtime.auth.require(auth.presented_secret(request.headers), client)
     if payload is None:
         payload = read_payload(request, runtime.config.max_upload_bytes)
-    result = _ACTIONS[action](runtime, payload, request)
+    with runtime.admission.job():
+        result = _ACTIONS[action](runtime, payload, request)
     if isinstance(result, RawImage):
         return Response(result.data, status=200, content_type=result.content_type, headers=result.headers)
     return _json_response(result, 200)

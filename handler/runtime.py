@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .admission import Admission
 from .auth import AuthGate
 from .config import Config
 from .ids import IdSigner, signing_key
@@ -29,6 +30,7 @@ class Runtime:
     signer: IdSigner
     auth: AuthGate
     segmentation: SegmentationService
+    admission: Admission
     started_at: float = field(default_factory=time.monotonic)
     invocations: int = 0
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,6 +48,7 @@ class Runtime:
             auth=AuthGate(config.app_password, max_failures=config.auth_max_failures,
                           window_s=config.auth_window_s),
             segmentation=SegmentationService(config),
+            admission=Admission(config.max_concurrent_jobs, config.queue_timeout_s),
         )
         if config.model_preload and runtime.segmentation.wants_model:
             runtime.segmentation.start_preload()
