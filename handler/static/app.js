@@ -267,9 +267,13 @@
       return "The operator must set APP_PASSWORD on the function before anyone can sign in.";
     }
     if (response.status === 401) return "Wrong password.";
-    if (!response.ok) return errorFrom(response, data).message;
-    if (!data || data.authenticated !== true) return "Wrong password.";
-    return null;
+    if (data && data.authenticated === true) return null;
+    if (data && data.error) return errorFrom(response, data).message;
+    if (!response.ok) {
+      const reasons = data && Array.isArray(data.reasons) && data.reasons.length ? `: ${data.reasons.join("; ")}` : ".";
+      return `The function is not healthy (HTTP ${response.status})${reasons}`;
+    }
+    return "Wrong password.";
   }
 
   async function onLoginSubmit(event) {
