@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from handler.sam.checkpoint import load_mobile_sam
-from handler.sam.predictor import ImageEmbedding, SamPredictor, input_size_for, preprocess
+from handler.sam.predictor import ImageEmbedding, SamPredictor, input_size_for, resize_longest_side
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "mobilesam"
 GOLDEN = SHARED / "golden_vit_t.pt"
@@ -45,7 +45,8 @@ def encoded(request, golden, predictor):
     case = golden[request.param]
     stages: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
-        embedding = predictor.model.image_encoder(preprocess(case["image"].numpy()), stages)
+        resized = torch.from_numpy(resize_longest_side(case["image"].numpy()))
+        embedding = predictor.model.image_encoder.encode_image(resized, stages)
     image_size = tuple(case["image"].shape[:2])
     return case, stages, ImageEmbedding(embedding, image_size, tuple(case["input_size"]))
 

@@ -54,7 +54,7 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
 
 
 def _conformed(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`state` with every tensor in the expected dtype (fp16 -> fp32); CheckpointError on any key/shape mismatch."""
+    """Copies of `state`'s tensors in the expected dtypes (fp16 -> fp32); CheckpointError on any key/shape mismatch."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong_shape = [f"{k} {list(state[k].shape)} (expected {list(v.shape)})"
@@ -64,7 +64,9 @@ def _conformed(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.T
     problems = [p for p in problems if p]
     if problems:
         raise CheckpointError("checkpoint does not match MobileSAM vit_t: " + "; ".join(problems))
-    return {k: state[k].to(v.dtype) for k, v in expected.items()}
+    # Copies, so the weights live in the process's own memory instead of lazily faulting in
+    # from the memory-mapped file during the first encode.
+    return {k: state[k].to(v.dtype, copy=True) for k, v in expected.items()}
 
 
 def _describe(items: list[str], what: str) -> str:

@@ -2,6 +2,8 @@
 
 What differs from image_encoder.TinyViT (all numerically equivalent within float32 rounding):
 - BatchNorm is folded into the preceding convolutions; conv weights are channels-last.
+- The input is normalised and padded strip by strip from the resized uint8 image, so the
+  (1, 3, 1024, 1024) float input never exists either.
 - The 256x256 stage (patch_embed, layers.0 MBConv blocks and its PatchMerging) runs in
   horizontal strips of output rows, each computed from the input rows it needs (a one-row
   halo per 3x3 conv), so no 256x256x256 (or 512x512x32) tensor ever exists.
@@ -13,18 +15,20 @@ GELU is the exact (erf) GELU throughout, applied in place where the input is a t
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .image_encoder import ConvBN, TinyViT, _record
+from .image_encoder import INPUT_SIZE, ConvBN, TinyViT, _record, normalise_rows
 
 CHANNELS_LAST = torch.channels_last
 # Output rows per strip in the 256x256 stage and tokens per MLP chunk: small enough to keep
 # temporaries to a few MB (cache-friendly), large enough to amortise per-call overhead.
 STRIP_ROWS = 16
 MLP_CHUNK_BYTES = 4 << 20
-ATTENTION_CHUNK_TOKENS = 4096
+ATTENTION_CHUNK_TOKENS = 1024
 
 
 def _gelu_(x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +58,7 @@ def _fold_batchnorms(module: nn.Module) -> None:
 
 
 class LeanImageEncoder(nn.Module):
-    """Drop-in for TinyViT.forward: (1, 3, 1024, 1024) -> (1, 256, 64, 64), optional stage record."""
+    """Drop-in for TinyViT: `encode_image(resized)` or `forward(x)` -> (1, 256, 64, 64), optional stage record."""
 
     def __init__(self, encoder: TinyViT) -> None:
         super().__init__()
@@ -64,46 +68,64 @@ class LeanImageEncoder(nn.Module):
         self.neck = encoder.neck
         for conv in (self.neck[0], self.neck[2]):
             conv.weight = nn.Parameter(conv.weight.contiguous(memory_format=CHANNELS_LAST), requires_grad=False)
-        # (heads, N, N) bias per attention, gathered once instead of on every call.
-        self.bias_tables = [[block.attn.bias().contiguous() for block in layer.blocks]
+        # (1, heads, N, N) bias per attention, gathered once instead of on every call. Being 4-D
+        # lets scaled_dot_product_attention take its fused kernel (a 3-D mask falls back to the
+        # unfused path: 3x slower and it materialises the scores).
+        self.bias_tables = [[block.attn.bias().unsqueeze(0).contiguous() for block in layer.blocks]
                             for layer in self.layers[1:]]
 
+    def encode_image(self, resized: torch.Tensor, stages: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """resized (newh, neww, 3) uint8 RGB, long side 1024 -> embedding (1, 256, 64, 64)."""
+        def input_rows(lo: int, hi: int) -> torch.Tensor:
+            return normalise_rows(resized, lo, hi).permute(2, 0, 1).unsqueeze(0)
+        return self._encode(input_rows, stages)
+
     def forward(self, x: torch.Tensor, stages: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        x = self._patch_embed(x)
+        """x (1, 3, 1024, 1024) normalised, padded input -> embedding (1, 256, 64, 64)."""
+        def input_rows(lo: int, hi: int) -> torch.Tensor:
+            return x[:, :, lo:hi].contiguous(memory_format=CHANNELS_LAST)
+        return self._encode(input_rows, stages)
+
+    def _encode(self, input_rows: Callable[[int, int], torch.Tensor],
+                stages: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        x = self._patch_embed(input_rows)
         _record(stages, "patch_embed", x)
         for block in self.layers[0].blocks:
-            x = self._mbconv(block, x)
+            self._mbconv_(block, x)
         x = self._merge(self.layers[0].downsample, x, STRIP_ROWS)
         _record(stages, "layers.0", _tokens(x))
         for i, (layer, biases) in enumerate(zip(self.layers[1:], self.bias_tables), start=1):
             for block, bias in zip(layer.blocks, biases):
                 x = self._tinyvit_block(block, bias, x)
             if layer.downsample is not None:
-                x = self._merge(layer.downsample, x.permute(0, 3, 1, 2), x.shape[1])
+                x = self._merge(layer.downsample, x.permute(0, 3, 1, 2), STRIP_ROWS)
             _record(stages, f"layers.{i}", _tokens(x))
         x = self._neck(x)
         _record(stages, "neck", x)
         return x
 
-    def _patch_embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(1, 3, 1024, 1024) -> (1, 64, 256, 256) channels-last, strip by strip."""
+    def _patch_embed(self, input_rows: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
+        """Input rows [lo, hi) as channels-last (1, 3, hi - lo, 1024) -> (1, 64, 256, 256) channels-last."""
         conv_a, conv_b = self.patch_embed.seq[0], self.patch_embed.seq[2]
-        mid_rows, out_side = x.shape[2] // 2, x.shape[2] // 4
-        out = x.new_empty(1, conv_b.out_channels, out_side, out_side).contiguous(memory_format=CHANNELS_LAST)
+        mid_rows, out_side = INPUT_SIZE // 2, INPUT_SIZE // 4
+        out = torch.empty(1, conv_b.out_channels, out_side, out_side).contiguous(memory_format=CHANNELS_LAST)
         for o0 in range(0, out_side, STRIP_ROWS):
             o1 = min(o0 + STRIP_ROWS, out_side)
             m0, m1, skip = _input_rows(2, o0, o1, mid_rows)
-            lo, hi, mid_skip = _input_rows(2, m0, m1, x.shape[2])
-            strip = x[:, :, lo:hi].contiguous(memory_format=CHANNELS_LAST)
-            mid = _gelu_(conv_a(strip)[:, :, mid_skip:mid_skip + m1 - m0])
+            lo, hi, mid_skip = _input_rows(2, m0, m1, INPUT_SIZE)
+            mid = _gelu_(conv_a(input_rows(lo, hi))[:, :, mid_skip:mid_skip + m1 - m0])
             out[:, :, o0:o1] = conv_b(mid)[:, :, skip:skip + o1 - o0]
         return out
 
     @staticmethod
-    def _mbconv(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """One MBConv block on a channels-last (1, C, H, W) map, strip by strip, into a new map."""
-        out = torch.empty_like(x)
+    def _mbconv_(block: nn.Module, x: torch.Tensor) -> None:
+        """One MBConv block on a channels-last (1, C, H, W) map, in place, strip by strip.
+
+        A strip's result is written back only after the next strip has been computed, because
+        that one still reads the last original row of this strip (its halo).
+        """
         rows = x.shape[2]
+        pending: tuple[int, torch.Tensor] | None = None
         for o0 in range(0, rows, STRIP_ROWS):
             o1 = min(o0 + STRIP_ROWS, rows)
             lo, hi, skip = _input_rows(1, o0, o1, rows)
@@ -111,8 +133,11 @@ class LeanImageEncoder(nn.Module):
             y = _gelu_(block.conv2(y)[:, :, skip:skip + o1 - o0])
             y = block.conv3(y)
             y += x[:, :, o0:o1]
-            out[:, :, o0:o1] = _gelu_(y)
-        return out
+            _gelu_(y)
+            if pending is not None:
+                x[:, :, pending[0]:o0] = pending[1]
+            pending = (o0, y)
+        x[:, :, pending[0]:] = pending[1]
 
     @staticmethod
     def _merge(merge: nn.Module, x: torch.Tensor, strip_rows: int) -> torch.Tensor:

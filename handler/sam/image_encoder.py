@@ -1,7 +1,8 @@
 """TinyViT-5M image encoder of MobileSAM (vit_t), the literal reference computation.
 
-Input: (B, 3, 1024, 1024) float32, normalised and zero-padded (see predictor.py).
-Output: image embedding (B, 256, 64, 64) float32.
+Input: the resized image (newh, neww, 3) uint8 RGB, long side 1024 (`encode_image`), or the
+same already normalised and zero-padded at the right/bottom as (B, 3, 1024, 1024) float32
+(`forward`). Output: image embedding (B, 256, 64, 64) float32.
 
 Stages and their outputs (B = batch):
   patch_embed   (B, 64, 256, 256)   NCHW feature map
@@ -21,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .common import LayerNorm2d
+
 EMBED_DIMS = (64, 128, 160, 320)
 DEPTHS = (2, 2, 6, 2)
 NUM_HEADS = (None, 4, 5, 10)
@@ -29,6 +32,29 @@ RESOLUTIONS = (256, 128, 64, 64)
 MLP_RATIO = 4
 MBCONV_EXPAND = 4
 NECK_DIM = 256
+INPUT_SIZE = 1024
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+def normalise_rows(resized: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Rows [lo, hi) of the padded 1024-frame as an (hi - lo, 1024, 3) float32 HWC tensor.
+
+    resized: (newh, neww, 3) uint8 RGB. Pixels become (x - mean) / std per channel; the padding
+    (columns >= neww, rows >= newh) is 0, i.e. padding is applied after normalisation.
+    """
+    out = torch.zeros(hi - lo, INPUT_SIZE, 3)
+    valid = resized[lo:hi]
+    if len(valid):
+        region = out[:len(valid), :valid.shape[1]]
+        region.copy_(valid)
+        region.sub_(torch.tensor(PIXEL_MEAN)).div_(torch.tensor(PIXEL_STD))
+    return out
+
+
+def normalise_and_pad(resized: torch.Tensor) -> torch.Tensor:
+    """(newh, neww, 3) uint8 -> (1, 3, 1024, 1024) float32 encoder input (see normalise_rows)."""
+    return normalise_rows(resized, 0, INPUT_SIZE).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 class ConvBN(nn.Sequential):
@@ -49,22 +75,6 @@ class ConvBN(nn.Sequential):
         fused.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1), requires_grad=False)
         fused.bias = nn.Parameter(bn.bias - bn.running_mean * scale, requires_grad=False)
         return fused
-
-
-class LayerNorm2d(nn.Module):
-    """LayerNorm over the channel dim of an NCHW tensor (eps 1e-6), per-channel affine."""
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
 
 
 class PatchEmbed(nn.Module):
@@ -271,6 +281,10 @@ class TinyViT(nn.Module):
             nn.Conv2d(NECK_DIM, NECK_DIM, 3, padding=1, bias=False),
             LayerNorm2d(NECK_DIM),
         )
+
+    def encode_image(self, resized: torch.Tensor, stages: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """resized (newh, neww, 3) uint8 RGB, long side 1024 -> embedding (1, 256, 64, 64)."""
+        return self(normalise_and_pad(resized), stages)
 
     def forward(self, x: torch.Tensor, stages: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         x = self.patch_embed(x)

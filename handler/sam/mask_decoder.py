@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .image_encoder import LayerNorm2d
+from .common import LayerNorm2d, token_table
 from .transformer import DIM, TwoWayTransformer
 
 NUM_MASK_TOKENS = 4
@@ -34,8 +34,8 @@ class MaskDecoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.transformer = TwoWayTransformer()
-        self.iou_token = nn.Embedding(1, DIM)
-        self.mask_tokens = nn.Embedding(NUM_MASK_TOKENS, DIM)
+        self.iou_token = token_table(1, DIM)
+        self.mask_tokens = token_table(NUM_MASK_TOKENS, DIM)
         self.output_upscaling = nn.Sequential(
             nn.ConvTranspose2d(DIM, DIM // 4, 2, 2),
             LayerNorm2d(DIM // 4),

@@ -14,11 +14,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .image_encoder import INPUT_SIZE, normalise_and_pad
 from .model import MobileSam
 
-INPUT_SIZE = 1024
-PIXEL_MEAN = (123.675, 116.28, 103.53)
-PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 @dataclass(frozen=True)
@@ -46,17 +44,15 @@ def input_size_for(original_size: tuple[int, int]) -> tuple[int, int]:
     return int(h * scale + 0.5), int(w * scale + 0.5)
 
 
-def preprocess(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (1, 3, 1024, 1024) float32: Pillow-bilinear resize, normalise, zero-pad."""
+def resize_longest_side(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (newh, neww, 3) uint8, long side 1024, Pillow bilinear (as the reference)."""
     newh, neww = input_size_for(image.shape[:2])
-    resized = np.asarray(Image.fromarray(image).resize((neww, newh), Image.BILINEAR))
-    out = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
-    for c in range(3):
-        # Channel by channel, in place: no full-size float temporaries.
-        plane = out[0, c, :newh, :neww]
-        plane.copy_(torch.from_numpy(np.ascontiguousarray(resized[..., c])))
-        plane.sub_(torch.tensor(PIXEL_MEAN[c])).div_(torch.tensor(PIXEL_STD[c]))
-    return out
+    return np.array(Image.fromarray(image).resize((neww, newh), Image.BILINEAR))
+
+
+def preprocess(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, 1024, 1024) float32 encoder input: resize, normalise, zero-pad."""
+    return normalise_and_pad(torch.from_numpy(resize_longest_side(image)))
 
 
 def to_input_frame(coords: np.ndarray, original_size: tuple[int, int],
@@ -88,8 +84,9 @@ class SamPredictor:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("image must be an (H, W, 3) uint8 RGB array")
         original_size = (int(image.shape[0]), int(image.shape[1]))
+        resized = torch.from_numpy(resize_longest_side(image))
         with torch.inference_mode():
-            embedding = self.model.image_encoder(preprocess(image))
+            embedding = self.model.image_encoder.encode_image(resized)
         return ImageEmbedding(embedding, original_size, input_size_for(original_size))
 
     def predict_logits(self, embedding: ImageEmbedding, box: np.ndarray | None = None,

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from .image_encoder import LayerNorm2d
+from .common import LayerNorm2d, token_table
 
 EMBED_DIM = 256
 GRID = 64
@@ -22,7 +22,7 @@ class RandomFourierEncoding(nn.Module):
 
     def __init__(self, num_feats: int) -> None:
         super().__init__()
-        self.register_buffer("positional_encoding_gaussian_matrix", torch.randn(2, num_feats))
+        self.register_buffer("positional_encoding_gaussian_matrix", torch.empty(2, num_feats))
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:
         """coords (..., 2) normalised xy -> (..., 2 * num_feats)."""
@@ -42,15 +42,15 @@ class PromptEncoder(nn.Module):
         super().__init__()
         self.pe_layer = RandomFourierEncoding(EMBED_DIM // 2)
         # 0: background point, 1: foreground point, 2: box top-left, 3: box bottom-right.
-        self.point_embeddings = nn.ModuleList(nn.Embedding(1, EMBED_DIM) for _ in range(4))
-        self.not_a_point_embed = nn.Embedding(1, EMBED_DIM)
+        self.point_embeddings = nn.ModuleList(token_table(1, EMBED_DIM) for _ in range(4))
+        self.not_a_point_embed = token_table(1, EMBED_DIM)
         # Only used when a previous mask is fed back in, which this app never does.
         self.mask_downscaling = nn.Sequential(
             nn.Conv2d(1, 4, 2, 2), LayerNorm2d(4), nn.GELU(),
             nn.Conv2d(4, 16, 2, 2), LayerNorm2d(16), nn.GELU(),
             nn.Conv2d(16, EMBED_DIM, 1),
         )
-        self.no_mask_embed = nn.Embedding(1, EMBED_DIM)
+        self.no_mask_embed = token_table(1, EMBED_DIM)
 
     def dense_pe(self) -> torch.Tensor:
         """(1, 256, 64, 64) positional encoding of the image-embedding grid."""
