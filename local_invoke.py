@@ -264,6 +264,8 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--anchor", choices=["bottom", "center"])
         command.add_argument("--blend-mode", choices=["alpha", "seamless", "auto"])
         command.add_argument("--shadow", type=float)
+    # The sample's own settings, unless given on the command line.
+    demo.set_defaults(**json.loads((SAMPLES / "samples.json").read_text()).get("settings", {}))
     return parser
 
 

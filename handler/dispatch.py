@@ -124,7 +124,7 @@ def _run_action(runtime: Runtime, request, action: str, payload: Payload | None)
 def _health(runtime: Runtime, request) -> Response:
     presented = auth.presented_secret(request.headers)
     report, status = health_report(runtime)
-    if presented is not None:
+    if presented is not None and runtime.auth.configured:
         client = auth.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
                                      trust_proxy=runtime.config.trust_proxy)
         runtime.auth.require(presented, client)

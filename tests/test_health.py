@@ -72,3 +72,11 @@ def test_railway_health_check_host_gets_200_not_a_redirect(client):
 def test_health_counts_invocations(client):
     first = client.get("/health").get_json()["invocations"]
     assert client.get("/health").get_json()["invocations"] == first + 1
+
+
+def test_health_with_a_password_but_none_configured_still_answers_200(client, function_env):
+    function_env.delenv("APP_PASSWORD")
+    reset_runtime()
+    response = client.get("/health", headers=AUTH)
+    assert response.status_code == 200
+    assert "authenticated" not in response.get_json()
