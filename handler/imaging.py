@@ -41,29 +41,36 @@ def decode_upload(data: bytes, *, kind: str, max_side: int, max_pixels: int) -> 
     """Decode an uploaded image for `kind` "scene" (RGB) or "product" (RGBA).
 
     Refuses non-images and images declaring more than max_pixels before decoding any pixel;
-    large JPEGs are decoded at reduced scale. Only the first frame of an animation is used.
+    large JPEGs are decoded at reduced scale. Animated GIF/WebP and multi-page TIFF are
+    accepted: only the first frame (page) is used. CMYK, 16-bit, grayscale, palette and
+    LA images are converted to 8-bit sRGB; an EXIF orientation is applied.
     """
     if not data:
         raise InvalidImage("the upload is empty: send an image file", code="empty_upload")
-    image = _open(data)
+    image = _open(data, max_pixels)
     width, height = image.size
     if width * height > max_pixels:
-        raise PayloadTooLarge(f"the image declares {width}x{height} pixels, more than the limit of "
-                              f"{max_pixels:,}: send a smaller image", code="image_too_large")
+        raise _too_many_pixels(f"the image declares {width}x{height} pixels", max_pixels)
+    if width < 1 or height < 1:
+        raise InvalidImage("the image has no pixels: send a real picture", code="corrupt_image")
     original_size = _oriented_size(image)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             _decode_at_reduced_scale(image, max_side)
             image.load()
-            image = ImageOps.exif_transpose(image)
+            image = _upright(image)
             image = _to_srgb(image, with_alpha=kind == "product")
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning):
+            pixels = _to_uint8_array(image)
+        except MemoryError:
+            raise _too_many_pixels("the image is too large to decode", max_pixels) from None
+        # Decoders meet hostile bytes here; whatever they raise (struct.error, IndexError,
+        # ...) means the file cannot be read, never that the server is broken.
+        except Exception:
+            log.info("refused an unreadable image", exc_info=True)
             raise InvalidImage("the image is truncated or corrupt: export it again and retry",
                                code="corrupt_image") from None
-    pixels = downscale_to_fit(_to_uint8_array(image), max_side)
-    return DecodedImage(pixels=pixels, original_size=original_size)
+    return DecodedImage(pixels=downscale_to_fit(pixels, max_side), original_size=original_size)
 
 
 def downscale_to_fit(pixels: np.ndarray, max_side: int) -> np.ndarray:
@@ -97,16 +104,30 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     return encode_image(mask.astype(np.uint8) * 255, "png")
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image with only its header read: format, size and mode are known, no pixel is."""
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError:
+        raise _too_many_pixels("the image declares a huge size", max_pixels) from None
+    # As in decode_upload: any failure to parse untrusted bytes means "not an image we read".
+    except Exception:
         raise InvalidImage("this is not an image Drishya can read: send a JPEG, PNG, WebP, GIF, TIFF "
                            "or BMP file", code="unsupported_image") from None
-    except Image.DecompressionBombError:
-        raise PayloadTooLarge("the image declares too many pixels: send a smaller image",
-                              code="image_too_large") from None
-    return image
+
+
+def _too_many_pixels(what: str, max_pixels: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"{what}, more than the limit of {max_pixels:,} pixels (MAX_PIXELS): "
+                           "send a smaller image", code="image_too_large")
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; a broken EXIF block only loses the turn."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        log.info("ignored an unreadable EXIF orientation")
+        return image
 
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:
@@ -120,7 +141,7 @@ def _oriented_size(image: Image.Image) -> tuple[int, int]:
 
 def _decode_at_reduced_scale(image: Image.Image, max_side: int) -> None:
     # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: a 24 MP photo never exists at full size.
-    if image.format == "JPEG" and max(image.size) > max_side:
+    if image.format in ("JPEG", "MPO") and max(image.size) > max_side:
         scale = max_side / max(image.size)
         image.draft(image.mode, (int(image.size[0] * scale) + 1, int(image.size[1] * scale) + 1))
 

@@ -120,6 +120,8 @@ def decode_base64_field(body: dict, field: str, max_bytes: int) -> bytes:
         value = value.split(",", 1)[1]
     if len(value) > max_bytes * 4 // 3 + 4:
         raise too_large(max_bytes)
+    # MIME-style base64 is wrapped at 76 characters; the line breaks carry nothing.
+    value = "".join(value.split())
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -144,6 +146,9 @@ def parse_prompt(body: dict, image_size: tuple[int, int], max_points: int) -> Pr
     if box is None and points is None:
         raise InvalidField("say where the product is: send a box [x0, y0, x1, y1] and/or points "
                            "with labels, or a mask_id from an earlier cut-out")
+    if box is None and not (labels == 1).any():
+        raise InvalidField("points labelled 0 only say where the product is not: add a point labelled 1 "
+                           "on the product, or a box")
     return Prompt(box=box, points=points, labels=labels)
 
 
@@ -156,7 +161,7 @@ def parse_output(value: object) -> OutputOptions:
     if unknown:
         raise InvalidField(f"output has unknown fields: {', '.join(sorted(unknown))}")
     fmt = value.get("format", "png")
-    if fmt not in OUTPUT_FORMATS:
+    if not isinstance(fmt, str) or fmt not in OUTPUT_FORMATS:
         raise InvalidField(f"output.format must be one of {', '.join(OUTPUT_FORMATS)}")
     quality = value.get("quality", 90)
     if not _is_number(quality) or quality != int(quality) or not 1 <= quality <= 100:
@@ -211,7 +216,13 @@ def _parse_points(body: dict, width: int, height: int, max_points: int):
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number that fits a float (JSON integers may have hundreds of digits)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _refuse_constant(name: str):

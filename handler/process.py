@@ -61,7 +61,8 @@ def process(runtime: Runtime, payload: Payload, request) -> dict | RawImage:
     try:
         result = compositing.replace_product(scene.pixels, mask, product, settings)
     except compositing.CompositingError as error:
-        raise Unprocessable(str(error)) from None
+        status = 400 if error.code in ("invalid_image", "invalid_mask") else 422
+        raise Unprocessable(error.message, code=error.code, status=status) from None
     step = clock.lap("composite", step)
     encoded = encode_image(result.image, output.format, output.quality)
     clock.lap("encode_output", step)
@@ -84,6 +85,8 @@ def _parse_settings(value: object) -> "compositing.CompositeSettings":
         return compositing.CompositeSettings.from_mapping(value)
     except compositing.SettingsError as error:
         raise InvalidField(str(error)) from None
+    except OverflowError:  # a JSON integer too large for a float
+        raise InvalidField("settings holds a number far out of range") from None
 
 
 def _scene(runtime: Runtime, body: dict) -> StoredImage:
