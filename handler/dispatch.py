@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import auth
 from .config import ConfigError
+from .delete import delete
 from .errors import DrishyaError, MethodNotAllowed, NotFound, PayloadTooLarge
 from .health import health_report
 from .logs import configure_logging, request_id_var
@@ -24,8 +25,8 @@ from .upload import upload
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-_ACTIONS = {"upload": upload, "process": process}
-_ACTION_METHODS = {"upload": ("POST",), "process": ("POST",), "health": ("GET", "POST")}
+_ACTIONS = {"upload": upload, "process": process, "delete": delete}
+_ACTION_METHODS = {"upload": ("POST",), "process": ("POST",), "delete": ("POST",), "health": ("GET", "POST")}
 _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
                  ".ico": "image/x-icon", ".json": "application/json"}
@@ -33,6 +34,7 @@ _STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 _INDEX = {"service": "drishya", "actions": {
     "POST /upload": "multipart field 'image' (or JSON image_base64), optional kind=scene|product",
     "POST /process": "JSON: image_id with box/points (mask), plus product_id (replace)",
+    "POST /delete": "JSON: image_id of a scene or product; removes it and its masks now",
     "GET /health": "status of the function; no password needed"}}
 
 
@@ -108,7 +110,7 @@ def _run_action(runtime: Runtime, request, action: str, payload: Payload | None)
     if action == "health":
         return _health(runtime, request)
     if action not in _ACTIONS:
-        raise NotFound(f"unknown action {action[:40]!r}: use upload, process or health", code="unknown_action")
+        raise NotFound(f"unknown action {action[:40]!r}: use upload, process, delete or health", code="unknown_action")
     client = auth.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
                                  trust_proxy=runtime.config.trust_proxy)
     runtime.auth.require(auth.presented_secret(request.headers), client)

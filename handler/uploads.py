@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .errors import BadRequest, Expired, NotFound
+from .errors import BadRequest, Expired, NotFound, WrongKind
 from .ids import ObjectId, new_child_key, new_key
 from .imaging import DecodedImage
 from .runtime import Runtime
@@ -68,10 +68,22 @@ def load_mask(runtime: Runtime, token: object, scene: StoredImage) -> tuple[np.n
     return mask.reshape(height, width).astype(bool), item.meta
 
 
-def delete_upload(runtime: Runtime, token: object, kind: str) -> int:
-    object_id = runtime.signer.parse(token, kind=kind, field="image_id")
+def delete_upload(runtime: Runtime, token: object) -> int:
+    """Remove the scene or product `token` names with its masks; the number of files removed."""
+    object_id = _parse_upload_id(runtime, token)
     runtime.segmentation.forget_image(object_id.key)
     return runtime.store.delete(object_id.key)
+
+
+def _parse_upload_id(runtime: Runtime, token: object) -> ObjectId:
+    try:
+        return runtime.signer.parse(token, kind="scene", field="image_id")
+    except WrongKind:
+        try:
+            return runtime.signer.parse(token, kind="product", field="image_id")
+        except WrongKind:
+            raise WrongKind("image_id names a mask: delete the scene it was cut from, which removes "
+                            "its masks too") from None
 
 
 def iso_utc(timestamp: int) -> str:
