@@ -20,6 +20,7 @@ KINDS = ("scene", "product")
 _MAX_FORM_PARTS = 16
 # Bounds the non-file fields (and the decoder's look-ahead buffer, which reads 64 KiB at a time).
 _MAX_FORM_FIELD_BYTES = 1024 * 1024
+_READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,27 @@ def require_json(payload: Payload) -> dict:
 
 
 def _read_json(request, max_bytes: int) -> dict:
-    try:
-        data = request.stream.read(max_bytes + 1)
-    except RequestEntityTooLarge:
-        raise too_large(max_bytes) from None
-    if len(data) > max_bytes:
-        raise too_large(max_bytes)
+    data = _read_body(request.stream, max_bytes)
     try:
         body = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _read_body(stream, max_bytes: int) -> bytearray:
+    """The whole body, read in pieces: a stream may return less than asked (chunked bodies,
+    pipes), and one over max_bytes is refused as soon as it gets there."""
+    body = bytearray()
+    try:
+        while chunk := stream.read(_READ_CHUNK_BYTES):
+            if len(body) + len(chunk) > max_bytes:
+                raise too_large(max_bytes)
+            body += chunk
+    except RequestEntityTooLarge:  # the server-side limit on a body without Content-Length
+        raise too_large(max_bytes) from None
     return body
 
 

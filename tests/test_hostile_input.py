@@ -7,6 +7,8 @@ Covered elsewhere: an expired id is 410 (test_ids_and_store), a product id used 
 from __future__ import annotations
 
 import io
+import select
+import socket
 import struct
 import sys
 import zipfile
@@ -15,8 +17,9 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from conftest import AUTH, PRODUCT_BOX, jpeg_bytes, png_bytes
+from conftest import AUTH, PASSWORD, PRODUCT_BOX, jpeg_bytes, png_bytes
 from PIL import Image, ImageFile
+from server import call, running_function
 
 from handler.ids import ObjectId, new_key
 from handler.runtime import get_runtime, reset_runtime
@@ -223,6 +226,54 @@ def test_a_declared_body_over_max_upload_mb_is_413_before_reading(client, functi
     assert response.status_code == 413
     assert error_code(response) == "payload_too_large"
     assert "MAX_UPLOAD_MB" in response.get_json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def server_1mb(tmp_path_factory):
+    """The real function under gunicorn on 127.0.0.1 with MAX_UPLOAD_MB=1."""
+    folder = tmp_path_factory.mktemp("limits")
+    env = {"APP_PASSWORD": PASSWORD, "TEMP_DIR": str(folder / "store"), "SEGMENTER": "grabcut",
+           "MODEL_CACHE_DIR": str(folder / "models"), "MAX_UPLOAD_MB": "1"}
+    with running_function(env, folder / "server.log") as url:
+        yield url
+
+
+_OFFERED_BYTES = 64 * 1024 * 1024
+
+
+def send_huge_body(url: str, path: str, content_type: str, *, chunked: bool) -> tuple[bytes, int]:
+    """Offer a 64 MB body in 64 KB pieces, stopping as soon as the server answers or hangs up.
+
+    Returns (the start of the server's answer, bytes sent before it answered).
+    """
+    host, port = url.removeprefix("http://").split(":")
+    piece = b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n" + b"x" * 65000
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % _OFFERED_BYTES
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nX-App-Password: {PASSWORD}\r\n"
+                           f"Content-Type: {content_type}\r\n".encode() + framing + b"\r\n\r\n")
+        try:
+            while sent < _OFFERED_BYTES and not select.select([connection], [], [], 0)[0]:
+                connection.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        return connection.recv(4096), sent
+
+
+@pytest.mark.parametrize("path, content_type, chunked", [
+    ("/upload", "multipart/form-data; boundary=b", False),
+    ("/upload", "multipart/form-data; boundary=b", True),
+    ("/process", "application/json", True),
+    ("/", "multipart/form-data; boundary=b", True),
+], ids=["upload-content-length", "upload-chunked", "process-json-chunked", "root-multipart-chunked"])
+def test_a_body_over_max_upload_mb_is_413_before_the_client_finishes_sending(server_1mb, path, content_type, chunked):
+    answer, sent = send_huge_body(server_1mb, path, content_type, chunked=chunked)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"payload_too_large" in answer
+    assert sent < _OFFERED_BYTES / 4, "the server answered without reading the body to its end"
+    assert call(server_1mb, "GET", "/health")[0] == 200
 
 
 # ---- malformed requests --------------------------------------------------------------------
