@@ -6,6 +6,7 @@ of the 64x64 embedding grid, row-major.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 DIM = 256
@@ -35,8 +36,7 @@ class Attention(nn.Module):
         q = self._split(self.q_proj(q))
         k = self._split(self.k_proj(k))
         v = self._split(self.v_proj(v))
-        scores = (q @ k.transpose(-2, -1)) / (q.shape[-1] ** 0.5)
-        out = scores.softmax(dim=-1) @ v
+        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(head dim)) v
         b, h, n, d = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
 
