@@ -9,6 +9,7 @@ import math
 import threading
 
 from .errors import ServiceUnavailable
+from .system import release_freed_memory
 
 
 class Admission:
@@ -40,4 +41,5 @@ class Admission:
         finally:
             with self._lock:
                 self.running -= 1
+            release_freed_memory()
             self._slots.release()

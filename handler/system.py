@@ -7,6 +7,9 @@ is set or the cgroup files are missing or unreadable. None of them raises.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
 import os
 import shutil
@@ -217,3 +220,23 @@ def _read_stat(path: Path) -> dict[str, int]:
 
 def _unique(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
+
+
+def release_freed_memory() -> None:
+    """Give memory that heavy work freed back to the OS (glibc's malloc_trim).
+
+    glibc keeps freed blocks in per-thread arenas; after an encoder pass that is tens of MB,
+    held by whichever request thread ran it, so the next request on another thread would
+    add its own. Trimming after each heavy job keeps RSS near its warm baseline.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
