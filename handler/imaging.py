@@ -66,8 +66,8 @@ def decode_upload(data: bytes, *, kind: str, max_side: int, max_pixels: int) -> 
             raise _too_many_pixels("the image is too large to decode", max_pixels) from None
         # Decoders meet hostile bytes here; whatever they raise (struct.error, IndexError,
         # ...) means the file cannot be read, never that the server is broken.
-        except Exception:
-            log.info("refused an unreadable image", exc_info=True)
+        except Exception as error:
+            log.info("refused an unreadable image", extra={"fields": {"error": _describe(error)}})
             raise InvalidImage("the image is truncated or corrupt: export it again and retry",
                                code="corrupt_image") from None
     return DecodedImage(pixels=downscale_to_fit(pixels, max_side), original_size=original_size)
@@ -114,6 +114,11 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except Exception:
         raise InvalidImage("this is not an image Drishya can read: send a JPEG, PNG, WebP, GIF, TIFF "
                            "or BMP file", code="unsupported_image") from None
+
+
+def _describe(error: Exception) -> str:
+    """One short line for the log: the decoder's complaint, not its traceback."""
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
 def _too_many_pixels(what: str, max_pixels: int) -> PayloadTooLarge:
