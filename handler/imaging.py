@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps
 
 from .errors import InvalidField, InvalidImage, PayloadTooLarge
 
@@ -22,7 +21,7 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 OUTPUT_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _ROTATING_ORIENTATIONS = (5, 6, 7, 8)
 _EXIF_ORIENTATION = 0x0112
-# Our own MAX_PIXELS check runs first; Pillow's guard stays on as a second line.
+# Pillow refuses absurd sizes as it opens a file; our MAX_PIXELS check follows, before decoding.
 Image.MAX_IMAGE_PIXELS = 200_000_000
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -54,22 +53,20 @@ def decode_upload(data: bytes, *, kind: str, max_side: int, max_pixels: int) -> 
     if width < 1 or height < 1:
         raise InvalidImage("the image has no pixels: send a real picture", code="corrupt_image")
     original_size = _oriented_size(image)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            _decode_at_reduced_scale(image, max_side)
-            image.load()
-            image = _upright(image)
-            image = _to_srgb(image, with_alpha=kind == "product")
-            pixels = _to_uint8_array(image)
-        except MemoryError:
-            raise _too_many_pixels("the image is too large to decode", max_pixels) from None
-        # Decoders meet hostile bytes here; whatever they raise (struct.error, IndexError,
-        # ...) means the file cannot be read, never that the server is broken.
-        except Exception as error:
-            log.info("refused an unreadable image", extra={"fields": {"error": _describe(error)}})
-            raise InvalidImage("the image is truncated or corrupt: export it again and retry",
-                               code="corrupt_image") from None
+    try:
+        _decode_at_reduced_scale(image, max_side)
+        image.load()
+        image = _upright(image)
+        image = _to_srgb(image, with_alpha=kind == "product")
+        pixels = _to_uint8_array(image)
+    except MemoryError:
+        raise _too_many_pixels("the image is too large to decode", max_pixels) from None
+    # Decoders meet hostile bytes here; whatever they raise (struct.error, IndexError, ...)
+    # means the file cannot be read, never that the server is broken.
+    except Exception as error:
+        log.info("refused an unreadable image", extra={"fields": {"error": _describe(error)}})
+        raise InvalidImage("the image is truncated or corrupt: export it again and retry",
+                           code="corrupt_image") from None
     return DecodedImage(pixels=downscale_to_fit(pixels, max_side), original_size=original_size)
 
 

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 
-import numpy as np
 import pytest
 from conftest import AUTH, PASSWORD, PRODUCT_BOX, png_bytes
 from server import call, running_function
