@@ -93,20 +93,39 @@ def _read_body(stream, max_bytes: int) -> bytearray:
 
 
 def _read_multipart(request, max_bytes: int) -> Payload:
+    stream = _CountingStream(request.stream)
     try:
         # Parts stay in memory rather than being spooled to /tmp: both are RAM in a container,
         # and a spooled file could outlive a crashed request.
         parser = FormDataParser(stream_factory=_in_memory, max_content_length=max_bytes,
                                 max_form_memory_size=_MAX_FORM_FIELD_BYTES, max_form_parts=_MAX_FORM_PARTS, silent=False)
-        _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
+        _, form, files = parser.parse(stream, request.mimetype, request.content_length,
                                       request.mimetype_params)
     except RequestEntityTooLarge:
-        raise too_large(max_bytes) from None
+        if stream.bytes_read >= max_bytes:
+            raise too_large(max_bytes) from None
+        # Within the size limit, so werkzeug refused the form's shape instead.
+        raise PayloadTooLarge(f"the form has more than {_MAX_FORM_PARTS} fields or a text field over "
+                              f"{_MAX_FORM_FIELD_BYTES // 1048576} MB: send the image in the field 'image' "
+                              "and only the few short fields the action takes", code="form_too_large") from None
     except ValueError:
         raise BadRequest("the multipart body is malformed", code="invalid_multipart") from None
     image = files.get("image")
     data = image.stream.read() if image is not None else None
     return Payload(form={key: form.get(key) for key in form.keys()}, image_file=data)
+
+
+class _CountingStream:
+    """A read-only stream that counts the bytes read through it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.bytes_read += len(data)
+        return data
 
 
 def _in_memory(total_content_length, content_type, filename, content_length=None):

@@ -259,7 +259,21 @@ def send_huge_body(url: str, path: str, content_type: str, *, chunked: bool) -> 
                 sent += len(piece)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed while we were still sending
-        return connection.recv(4096), sent
+        return _read_answer(connection), sent
+
+
+def _read_answer(connection: socket.socket) -> bytes:
+    """The server's answer up to its last chunk, or all it sent before hanging up."""
+    answer = b""
+    while not answer.endswith(b"\r\n0\r\n\r\n"):
+        try:
+            piece = connection.recv(4096)
+        except ConnectionResetError:
+            break
+        if not piece:
+            break
+        answer += piece
+    return answer
 
 
 @pytest.mark.parametrize("path, content_type, chunked", [
@@ -274,6 +288,14 @@ def test_a_body_over_max_upload_mb_is_413_before_the_client_finishes_sending(ser
     assert b"payload_too_large" in answer
     assert sent < _OFFERED_BYTES / 4, "the server answered without reading the body to its end"
     assert call(server_1mb, "GET", "/health")[0] == 200
+
+
+def test_a_form_with_too_many_fields_is_413_saying_so(client):
+    fields = {f"field{index}": "x" for index in range(20)}
+    response = client.post("/upload", headers=AUTH, data={**fields, "image": (io.BytesIO(b"GIF89a"), "a.gif")})
+    assert response.status_code == 413
+    assert error_code(response) == "form_too_large"
+    assert "fields" in response.get_json()["error"]["message"]
 
 
 # ---- malformed requests --------------------------------------------------------------------

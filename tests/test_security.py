@@ -184,6 +184,15 @@ def test_deleting_twice_is_harmless(client, upload, scene_pixels):
     assert response.get_json()["deleted"] == 0
 
 
+def test_an_expired_upload_can_still_be_deleted(client, upload, scene_pixels, tmp_path, monkeypatch):
+    scene = upload(scene_pixels)
+    expires_at = int(scene["image_id"].split(".")[2], 36)
+    monkeypatch.setattr(time, "time", lambda: expires_at + 60.0)
+    response = client.post("/delete", json={"image_id": scene["image_id"]}, headers=AUTH)
+    assert response.get_json()["deleted"] == 1
+    assert store_files(tmp_path) == []
+
+
 def test_delete_through_post_root_with_an_action_field(client, upload, scene_pixels):
     scene = upload(scene_pixels)
     response = client.post("/", json={"action": "delete", "image_id": scene["image_id"]}, headers=AUTH)
