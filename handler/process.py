@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -13,7 +14,6 @@ from .imaging import decode_upload, encode_image, encode_mask_png
 from .parsing import (OutputOptions, Payload, decode_base64_field, parse_output, parse_prompt, require_json,
                       wants_raw_image)
 from .runtime import Runtime
-from .segmentation.base import Segmentation
 from .uploads import StoredImage, load_image, load_mask, save_image, save_mask
 
 _FIELDS = {"action", "image_id", "image_base64", "box", "points", "labels", "mask_id", "product_id",
@@ -28,45 +28,76 @@ class RawImage:
     headers: dict
 
 
-class _Stopwatch:
+@dataclass(frozen=True)
+class CutOut:
+    """The product's mask in the scene and where it came from.
+
+    mask: (H, W) bool in the stored scene's pixels. score and segmenter are those of the
+    segmentation that made it (None for masks stored before they were recorded).
+    """
+
+    mask: np.ndarray
+    mask_id: str
+    score: float | None
+    segmenter: str | None
+    cache_hit: bool
+    fallback_reason: str | None = None
+
+    def facts(self) -> dict:
+        facts = {"mask_id": self.mask_id, "segmenter": self.segmenter, "score": self.score,
+                 "cache_hit": self.cache_hit}
+        return facts | ({"fallback_reason": self.fallback_reason} if self.fallback_reason else {})
+
+
+class Stopwatch:
+    """Milliseconds per named stage of a request; a stage entered twice adds up."""
+
     def __init__(self):
-        self.started = time.perf_counter()
+        self._started = time.perf_counter()
         self.timings: dict[str, float] = {}
 
-    def lap(self, name: str, since: float) -> float:
-        now = time.perf_counter()
-        self.timings[name] = round(self.timings.get(name, 0) + (now - since) * 1000, 1)
-        return now
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.record(name, (time.perf_counter() - started) * 1000)
+
+    def record(self, name: str, ms: float) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + ms, 1)
 
     def total(self) -> dict[str, float]:
-        return {**self.timings, "total": round((time.perf_counter() - self.started) * 1000, 1)}
+        return {**self.timings, "total": round((time.perf_counter() - self._started) * 1000, 1)}
 
 
 def process(runtime: Runtime, payload: Payload, request) -> dict | RawImage:
     body = require_json(payload)
     _refuse_unknown_fields(body)
-    wants_replace = "product_id" in body or "product_base64" in body
     settings = _parse_settings(body.get("settings"))
     output = parse_output(body.get("output"))
-    clock = _Stopwatch()
-    step = time.perf_counter()
-    scene = _scene(runtime, body)
-    step = clock.lap("decode", step)
-    mask, details = _mask(runtime, body, scene, clock)
-    step = time.perf_counter()
-    if not wants_replace:
-        return _mask_answer(scene, mask, details, clock)
-    product = _product(runtime, body)
-    step = clock.lap("decode", step)
+    clock = Stopwatch()
+    with clock.stage("decode"):
+        scene = _scene(runtime, body)
+    cut = _cut_out(runtime, body, scene, clock)
+    if "product_id" not in body and "product_base64" not in body:
+        return _mask_answer(scene, cut, clock)
+    with clock.stage("decode"):
+        product = _product(runtime, body)
+    with clock.stage("composite"):
+        result = _composite(scene.pixels, cut.mask, product, settings)
+    with clock.stage("encode_output"):
+        encoded = encode_image(result.image, output.format, output.quality)
+    return _replace_answer(request, scene, cut, result, encoded, output, clock)
+
+
+def _composite(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
+               settings: "compositing.CompositeSettings") -> "compositing.CompositeResult":
     try:
-        result = compositing.replace_product(scene.pixels, mask, product, settings)
+        return compositing.replace_product(scene, mask, product, settings)
     except compositing.CompositingError as error:
         status = 400 if error.code in ("invalid_image", "invalid_mask") else 422
         raise Unprocessable(error.message, code=error.code, status=status) from None
-    step = clock.lap("composite", step)
-    encoded = encode_image(result.image, output.format, output.quality)
-    clock.lap("encode_output", step)
-    return _replace_answer(request, scene, details, result, encoded, output, clock)
 
 
 def _refuse_unknown_fields(body: dict) -> None:
@@ -112,63 +143,55 @@ def _product(runtime: Runtime, body: dict) -> np.ndarray:
     return decode_upload(data, kind="product", max_side=config.max_side, max_pixels=config.max_pixels).pixels
 
 
-def _mask(runtime: Runtime, body: dict, scene: StoredImage, clock: _Stopwatch) -> tuple[np.ndarray, dict]:
+def _cut_out(runtime: Runtime, body: dict, scene: StoredImage, clock: Stopwatch) -> CutOut:
     if body.get("mask_id") is not None:
         if any(body.get(field) is not None for field in _PROMPT_FIELDS):
             raise InvalidField("send either mask_id or a box/points, not both: a mask_id reuses an "
                                "earlier cut-out as it is")
-        step = time.perf_counter()
-        mask, meta = load_mask(runtime, body["mask_id"], scene)
-        clock.lap("decode", step)
-        details = {key: meta[key] for key in ("score", "segmenter", "fallback_reason") if key in meta}
-        return mask, {**details, "mask_id": body["mask_id"], "cache_hit": True}
+        with clock.stage("decode"):
+            mask, meta = load_mask(runtime, body["mask_id"], scene)
+        return CutOut(mask, body["mask_id"], meta.get("score"), meta.get("segmenter"), cache_hit=True,
+                      fallback_reason=meta.get("fallback_reason"))
     height, width = scene.pixels.shape[:2]
     prompt = parse_prompt(body, (width, height), runtime.config.max_points)
     choice = runtime.segmentation.choose()
-    segmentation: Segmentation = choice.segmenter.segment(scene.pixels, prompt, image_key=scene.key)
+    segmentation = choice.segmenter.segment(scene.pixels, prompt, image_key=scene.key)
     for stage, ms in segmentation.timings_ms.items():
-        clock.timings[stage] = round(ms, 1)
+        clock.record(stage, ms)
     if not segmentation.mask.any():
         raise Unprocessable("no product was found in the box: draw the box tighter around the product "
                             "or add a point on it", code="empty_mask")
-    details = {"score": round(segmentation.score, 4), "segmenter": segmentation.segmenter}
-    if choice.fallback_reason:
-        details["fallback_reason"] = choice.fallback_reason
-    details["mask_id"] = save_mask(runtime, scene, segmentation.mask, details)
-    details["cache_hit"] = segmentation.cache_hit
-    return segmentation.mask, details
+    recorded = {"score": round(segmentation.score, 4), "segmenter": segmentation.segmenter,
+                "fallback_reason": choice.fallback_reason}
+    mask_id = save_mask(runtime, scene, segmentation.mask, recorded)
+    return CutOut(segmentation.mask, mask_id, cache_hit=segmentation.cache_hit, **recorded)
 
 
-def _mask_answer(scene: StoredImage, mask: np.ndarray, details: dict, clock: _Stopwatch) -> dict:
-    step = time.perf_counter()
-    preview = compositing.mask_preview(scene.pixels, mask)
-    answer = {
-        "image_id": scene.id,
-        **details,
-        "bbox": mask_bbox(mask),
-        "area_fraction": round(float(mask.mean()), 5),
-        "mask_png_base64": _b64(encode_mask_png(mask)),
-        "preview_jpeg_base64": _b64(encode_image(preview, "jpeg", 85)),
-    }
-    clock.lap("encode_output", step)
-    answer["timings_ms"] = clock.total()
-    return answer
+def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
+    with clock.stage("encode_output"):
+        preview = compositing.mask_preview(scene.pixels, cut.mask)
+        answer = {
+            "image_id": scene.id,
+            **cut.facts(),
+            "bbox": mask_bbox(cut.mask),
+            "area_fraction": round(float(cut.mask.mean()), 5),
+            "mask_png_base64": _b64(encode_mask_png(cut.mask)),
+            "preview_jpeg_base64": _b64(encode_image(preview, "jpeg", 85)),
+        }
+    return answer | {"timings_ms": clock.total()}
 
 
-def _replace_answer(request, scene, details, result, encoded: bytes, output: OutputOptions,
-                    clock: _Stopwatch) -> dict | RawImage:
-    height, width = result.image.shape[:2]
-    facts = {"segmenter": details.get("segmenter"), "cutout": result.cutout, "blend_mode": result.blend_mode,
-             "mask_id": details["mask_id"]}
+def _replace_answer(request, scene: StoredImage, cut: CutOut, result: "compositing.CompositeResult",
+                    encoded: bytes, output: OutputOptions, clock: Stopwatch) -> dict | RawImage:
+    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode}
     if output.raw or wants_raw_image(request.headers.get("Accept")):
-        headers = {f"X-Drishya-{key.replace('_', '-').title()}": str(value) for key, value in facts.items()}
+        headers = {f"X-Drishya-{key.replace('_', '-').title()}": str(facts[key])
+                   for key in ("segmenter", "cutout", "blend_mode", "mask_id")}
         return RawImage(encoded, output.content_type, headers)
+    height, width = result.image.shape[:2]
     return {
         "image_id": scene.id,
         **facts,
-        "score": details.get("score"),
-        "cache_hit": details.get("cache_hit"),
-        **({"fallback_reason": details["fallback_reason"]} if "fallback_reason" in details else {}),
         "format": output.format,
         "width": width,
         "height": height,
