@@ -50,26 +50,24 @@ def alpha_blend(background: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> n
     return np.where(a > 0, out, background)
 
 
-def seamless_blend(background: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Poisson (seamless) clone of the product into the background, then the feathered edge.
+def seamless_clone(background: np.ndarray, pasted: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """Poisson (seamless) clone of the pasted product into the background: HxWx3 uint8.
 
-    Inside the product the colours follow the background's lighting at its boundary.
+    pasted: the background with the product's colours pasted opaquely over its footprint
+    (HxW bool, alpha > 0). Inside the footprint the colours follow the background's lighting
+    at its boundary; blend the result with the feathered alpha afterwards.
     """
-    footprint = alpha > 0
     if not footprint.any():
         return background.copy()
-    composite = alpha_blend(background, rgb, np.where(footprint, 1.0, 0.0).astype(np.float32))
     pad = 2  # seamlessClone needs the mask clear of the image border
-    padded = [cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-              for a in (composite, background)]
+    padded = [cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_REFLECT) for a in (pasted, background)]
     mask = np.pad(footprint, pad).astype(np.uint8) * 255
     x, y, w, h = cv2.boundingRect(mask)
     # OpenCV places the source's mask box centred on `center` with integer halving, and
     # overwrites the mask it is given
     cloned = cv2.seamlessClone(padded[0], padded[1], mask.copy(), (x + w // 2, y + h // 2),
                                cv2.NORMAL_CLONE)
-    cloned = cloned[pad:-pad, pad:-pad]
-    return alpha_blend(background, cloned.astype(np.float32), alpha)
+    return cloned[pad:-pad, pad:-pad]
 
 
 def lighting_gap(product_l: float, surroundings_l: float) -> float:
@@ -81,28 +79,30 @@ def wants_seamless(product_l: float, surroundings_l: float) -> bool:
     return lighting_gap(product_l, surroundings_l) > LIGHTING_GAP_L
 
 
-def contact_shadow(shape: tuple[int, int], alpha: np.ndarray, bottom_row: int,
-                   strength: float) -> np.ndarray:
-    """Multiplier HxW float32 (<= 1) darkening the ground just below the product.
+def contact_shadow(base: tuple[int, int], bottom_row: int, shape: tuple[int, int],
+                   strength: float) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Where and how much to darken the ground just below a product.
 
-    alpha: the product's alpha over the same region; bottom_row: its lowest opaque row in
-    region coordinates. The shadow is an ellipse as wide as the product's base, fading
-    downward, and never reaches above the lowest two rows of the product.
+    base: first and last column (inclusive) of the product's lowest rows, bottom_row: its
+    lowest opaque row, both in the coordinates of a region of `shape` (rows, columns).
+    Returns (rows, columns) slices of the region and the float32 multiplier (<= 1) for them;
+    the rest of the region stays as it is. The shadow is an ellipse as wide as the product's
+    base, fading downward, and never reaches above the lowest two rows of the product.
     """
     h, w = shape
-    multiplier = np.ones((h, w), np.float32)
-    base_rows = alpha[max(0, bottom_row - max(2, h // 40)):bottom_row + 1] >= 0.5
-    columns = np.flatnonzero(base_rows.any(axis=0))
-    if columns.size == 0 or not 0 <= bottom_row < h:
-        return multiplier
-    half_width = (columns[-1] - columns[0] + 1) * 0.6
+    half_width = (base[1] - base[0] + 1) * 0.6
     half_height = max(3.0, 0.12 * half_width)
-    centre_x = (columns[0] + columns[-1] + 1) / 2
-    shade = np.zeros((h, w), np.float32)
-    cv2.ellipse(shade, (round(centre_x), bottom_row), (round(half_width), round(half_height)),
-                0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    centre_x = round((base[0] + base[1] + 1) / 2)
     blur = 2 * round(half_height / 2) + 1
-    shade = cv2.GaussianBlur(shade, (blur, blur), 0)
-    top = max(0, bottom_row - 1)
-    shade[:top] = 0.0
-    return multiplier - SHADOW_DARKNESS * strength * shade
+    # past the (anti-aliased) ellipse by the blur's reach, the shade is 0 and the
+    # blur's border rule has only zeros to reflect
+    reach_x, reach_y = round(half_width) + blur // 2 + 2, round(half_height) + blur // 2 + 2
+    x1, x2 = max(0, centre_x - reach_x), min(w, centre_x + reach_x + 1)
+    y1, y2 = max(0, bottom_row - reach_y), min(h, bottom_row + reach_y + 1)
+    shade = np.zeros((max(0, y2 - y1), max(0, x2 - x1)), np.float32)
+    if shade.size:
+        cv2.ellipse(shade, (centre_x - x1, bottom_row - y1), (round(half_width), round(half_height)),
+                    0, 0, 360, 1.0, -1, cv2.LINE_AA)
+        shade = cv2.GaussianBlur(shade, (blur, blur), 0)
+        shade[:max(0, bottom_row - 1 - y1)] = 0.0
+    return (slice(y1, y2), slice(x1, x2)), 1.0 - SHADOW_DARKNESS * strength * shade

@@ -6,18 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import (alpha_blend, contact_shadow, extend_colours, feather_alpha,
-                       feather_reach, seamless_blend, wants_seamless)
-from .cutout import OPAQUE, bleed_colours, cut_out
+from .blending import contact_shadow, feather_reach, wants_seamless
+from .cutout import OPAQUE, cut_out
 from .errors import CompositingError
-from .grading import LabStats, grade, lab_stats, ring_around
-from .placement import Box, bounding_box, expand, intersect, place, render_sprite, union
+from .grading import Grading, LabStats, grade, grading, lab_stats, ring_around
+from .layer import ProductLayer, composite, fully_covered, opaque_colours, product_layer
+from .placement import Box, bounding_box, expand, intersect, place, union
 from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
 
-OPAQUE_U8 = 128         # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
-IMAGE_STAT_STRIDE = 4
-FULLY_COVERED = 254.5 / 255   # feathered alpha that rounds to the product alone: no fill needed   # "image" grading target: every 4th pixel each way is plenty
+OPAQUE_U8 = 128          # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
+IMAGE_STAT_STRIDE = 4    # "image" grading target: every 4th pixel each way is plenty
+MASK_STAT_ROWS = 64      # the "area" grading target gathers the mask's pixels this many rows at a time
 
 
 @dataclass(frozen=True)
@@ -76,47 +76,25 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     original = scene[y1:y2, x1:x2]
     mask_roi = mask[y1:y2, x1:x2]
     surroundings = _surroundings_stats(original, mask_roi, grow, context)
-    layer = None
-    if window is not None:
-        layer = _product_layer(rgba, product_box, target, window, settings,
-                               lambda: _grading_target(settings.grading_target, scene, mask, surroundings))
-    background = original.copy()
+    layer = None if window is None else product_layer(rgba, product_box, target, window, settings.feather)
+    out = scene.copy()
+    background = out[y1:y2, x1:x2]   # a view: the steps below edit the result in place
     if settings.remove_old:
         covered = np.zeros(mask_roi.shape, bool)
         if layer is not None:
-            covered[_local(window, roi)] = layer.alpha >= FULLY_COVERED
-        background = fill_hole(original, hole_for(mask_roi, grow), covered)
+            covered[_local(window, roi)] = fully_covered(layer)
+        background[...] = fill_hole(original, hole_for(mask_roi, grow), covered)
+        del covered
     blend_used = "alpha"
     if layer is not None:
         if shadowed:
-            background = _with_shadow(background, layer.coverage, window, roi, target, settings.shadow)
-        blend_used = _blend_mode(settings.blend_mode, layer.rgb, layer.coverage, surroundings)
-        blend = seamless_blend if blend_used == "seamless" else alpha_blend
-        region = _local(window, roi)
-        background[region] = blend(background[region], layer.rgb, layer.alpha)
-    out = scene.copy()
-    out[y1:y2, x1:x2] = background
+            _add_shadow(background, layer, roi, target, settings.shadow)
+        transform, graded_opaque = _grading(layer, settings, lambda: _grading_target(
+            settings.grading_target, scene, mask, surroundings))
+        blend_used = _blend_mode(settings.blend_mode, graded_opaque, surroundings)
+        region = background[_local(window, roi)]
+        region[...] = composite(region, layer, transform, blend_used)
     return CompositeResult(out, method, blend_used, target)
-
-
-@dataclass(frozen=True)
-class _Layer:
-    """The product ready to blend over `window`: graded colours (float32 0..255), the
-    feathered alpha used for blending and the unfeathered coverage (both float32 0..1)."""
-
-    rgb: np.ndarray
-    alpha: np.ndarray
-    coverage: np.ndarray
-
-
-def _product_layer(rgba: np.ndarray, product_box: Box, target: Box, window: Box,
-                   settings: CompositeSettings, grading_target) -> _Layer:
-    sprite = render_sprite(rgba, product_box, target, window)
-    rgb = bleed_colours(sprite.rgb, sprite.alpha)
-    rgb = extend_colours(rgb, sprite.alpha, feather_reach(settings.feather) + 1)
-    if settings.color_grading and settings.color_strength > 0:
-        rgb = grade(rgb, sprite.alpha, grading_target(), settings.color_strength)
-    return _Layer(rgb, feather_alpha(sprite.alpha, settings.feather), sprite.alpha)
 
 
 def _local(box: Box, roi: Box) -> tuple[slice, slice]:
@@ -184,10 +162,24 @@ def _surroundings_stats(original: np.ndarray, mask_roi: np.ndarray, grow: int, c
     return lab_stats(original[::2, ::2][ring]) if ring.any() else None
 
 
+def _grading(layer: ProductLayer, settings: CompositeSettings, grading_target
+             ) -> tuple[Grading | None, np.ndarray | None]:
+    """(the grading transform or None, the graded colours of opaque product pixels (Nx3
+    float32) or None when the blend mode does not need them)."""
+    wants_grading = settings.color_grading and settings.color_strength > 0
+    if not (wants_grading or settings.blend_mode == "auto"):
+        return None, None
+    opaque = opaque_colours(layer)
+    if not (wants_grading and len(opaque)):
+        return None, opaque
+    transform = grading(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
+    return transform, grade(opaque.reshape(-1, 1, 3), transform).reshape(-1, 3)
+
+
 def _grading_target(name: str, scene: np.ndarray, mask: np.ndarray,
                     surroundings: LabStats | None) -> LabStats:
     if name == "area":
-        return lab_stats(scene[mask])
+        return lab_stats(_masked_pixels(scene, mask))
     if name == "surroundings" and surroundings is not None:
         return surroundings
     # "image", and "surroundings" when the mask fills the whole frame
@@ -195,25 +187,40 @@ def _grading_target(name: str, scene: np.ndarray, mask: np.ndarray,
     return lab_stats(scene[::s, ::s].reshape(-1, 3))
 
 
-def _blend_mode(requested: str, rgb: np.ndarray, alpha: np.ndarray,
+def _masked_pixels(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """image[mask] (Nx3), gathered a few rows at a time: indexing the whole frame at once
+    builds index arrays of 16 bytes per selected pixel."""
+    step = MASK_STAT_ROWS
+    return np.concatenate([image[r:r + step][mask[r:r + step]] for r in range(0, mask.shape[0], step)])
+
+
+def _blend_mode(requested: str, graded_opaque: np.ndarray | None,
                 surroundings: LabStats | None) -> str:
     if requested != "auto":
         return requested
-    opaque = alpha >= OPAQUE
-    if surroundings is None or not opaque.any():
+    if surroundings is None or graded_opaque is None or not len(graded_opaque):
         return "alpha"
-    product_l = float(lab_stats(rgb[opaque]).mean[0])
+    product_l = float(lab_stats(graded_opaque).mean[0])
     return "seamless" if wants_seamless(product_l, float(surroundings.mean[0])) else "alpha"
 
 
-def _with_shadow(background: np.ndarray, sprite_alpha: np.ndarray, window: Box, roi: Box,
-                 target: Box, strength: float) -> np.ndarray:
-    """Background (ROI) darkened under the product; untouched pixels keep their exact values."""
-    alpha = np.zeros(background.shape[:2], np.float32)
+def _add_shadow(background: np.ndarray, layer: ProductLayer, roi: Box, target: Box,
+                strength: float) -> None:
+    """Darken `background` (the ROI, HxWx3 uint8, edited in place) under the product;
+    untouched pixels keep their exact values."""
+    h = background.shape[0]
+    bottom_row = target[3] - 1 - roi[1]
+    if not 0 <= bottom_row < h:
+        return
+    window = layer.window
     wx, wy = window[0] - roi[0], window[1] - roi[1]
-    alpha[wy:wy + sprite_alpha.shape[0], wx:wx + sprite_alpha.shape[1]] = sprite_alpha
-    multiplier = contact_shadow(alpha.shape, alpha, target[3] - 1 - roi[1], strength)
+    first = max(0, bottom_row - max(2, h // 40) - wy)
+    base_rows = layer.coverage[first:max(first, bottom_row + 1 - wy)] >= OPAQUE
+    columns = np.flatnonzero(base_rows.any(axis=0))
+    if columns.size == 0:
+        return
+    region, multiplier = contact_shadow((columns[0] + wx, columns[-1] + wx), bottom_row,
+                                        background.shape[:2], strength)
+    ground = background[region]
     darker = multiplier < 1.0
-    out = background.copy()
-    out[darker] = np.round(background[darker] * multiplier[darker][:, None]).astype(np.uint8)
-    return out
+    ground[darker] = np.round(ground[darker] * multiplier[darker][:, None]).astype(np.uint8)

@@ -13,15 +13,22 @@ Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
-class Sprite:
-    """The product rendered in scene pixels over `box` (already clipped to the image).
+class Resampling:
+    """The cut-out ready to be resampled onto the scene pixels of `window`.
 
-    rgb: float32 HxWx3 in 0..255 (straight, not premultiplied); alpha: float32 HxW in 0..1.
+    premultiplied: hxwx4 uint8 RGBA with colours multiplied by alpha (already shrunk by area
+    when the product is drawn smaller than it is); matrix: 2x3 float64 mapping its pixel
+    indices onto window pixel indices; window: XYXY scene box, already clipped to the image.
     """
 
-    rgb: np.ndarray
-    alpha: np.ndarray
-    box: Box
+    premultiplied: np.ndarray
+    matrix: np.ndarray
+    window: Box
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the window."""
+        return self.window[3] - self.window[1], self.window[2] - self.window[0]
 
 
 def bounding_box(mask: np.ndarray) -> Box | None:
@@ -64,13 +71,12 @@ def union(a: Box, b: Box) -> Box:
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
-def render_sprite(rgba: np.ndarray, product_box: Box, target: Box, window: Box) -> Sprite:
-    """Resample the cut-out (hxwx4 uint8 RGBA) so product_box (product px) lands exactly on
-    target (scene px).
+def resampling(rgba: np.ndarray, product_box: Box, target: Box, window: Box) -> Resampling:
+    """Prepare the cut-out (hxwx4 uint8 RGBA) so product_box (product px) lands exactly on
+    target (scene px) when rendered over `window`.
 
-    Only the scene pixels inside `window` are computed, so products scaled far past the
-    image cost nothing extra. Colours are resampled premultiplied, so the transparent
-    background never bleeds into the edge.
+    Colours are resampled premultiplied, so the transparent background never bleeds into
+    the edge.
     """
     sx = (target[2] - target[0]) / (product_box[2] - product_box[0])
     sy = (target[3] - target[1]) / (product_box[3] - product_box[1])
@@ -90,9 +96,40 @@ def render_sprite(rgba: np.ndarray, product_box: Box, target: Box, window: Box) 
         [sx, 0.0, (0.5 - product_box[0]) * sx + target[0] - 0.5 - window[0]],
         [0.0, sy, (0.5 - product_box[1]) * sy + target[1] - 0.5 - window[1]],
     ])
-    size = (window[2] - window[0], window[3] - window[1])
-    warped = cv2.warpAffine(premultiplied.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR,
+    return Resampling(premultiplied, matrix, window)
+
+
+def render_alpha(product: Resampling, rows: tuple[int, int]) -> np.ndarray:
+    """The product's alpha over window rows [rows[0], rows[1]): float32 0..1."""
+    warped = _warped(product, rows, slice(3, 4))[..., 0]
+    return np.clip(warped * (1 / 255.0), 0.0, 1.0, out=warped)
+
+
+def render_colours(product: Resampling, rows: tuple[int, int], alpha: np.ndarray) -> np.ndarray:
+    """Straight (not premultiplied) colours over window rows [rows[0], rows[1]): float32
+    Rx Wx3 in 0..255. alpha: those rows of the product's alpha (render_alpha)."""
+    warped = _warped(product, rows, slice(0, 3))
+    warped /= np.maximum(alpha, 1e-6)[..., None]
+    return np.clip(warped, 0.0, 255.0, out=warped)
+
+
+def _warped(product: Resampling, rows: tuple[int, int], channels: slice) -> np.ndarray:
+    """Premultiplied channels warped onto window rows [rows[0], rows[1]), float32.
+
+    Only the source rows those window rows sample are converted to float, so a product of
+    any size costs memory in proportion to the rows asked for.
+    """
+    first, stop = rows
+    (sx, _, tx), (_, sy, ty) = product.matrix
+    source_rows = product.premultiplied.shape[0]
+    # linear interpolation reads the two source rows around each mapped row; one spare each way
+    top = max(0, int(np.floor((first - ty) / sy)) - 2)
+    bottom = min(source_rows, int(np.ceil((stop - 1 - ty) / sy)) + 3)
+    width = product.window[2] - product.window[0]
+    if top >= bottom:
+        return np.zeros((stop - first, width, channels.stop - channels.start), np.float32)
+    source = product.premultiplied[top:bottom, :, channels].astype(np.float32)
+    matrix = np.array([[sx, 0.0, tx], [0.0, sy, ty + sy * top - first]])
+    warped = cv2.warpAffine(source, matrix, (width, stop - first), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    alpha_out = np.clip(warped[..., 3] * (1 / 255.0), 0.0, 1.0)
-    rgb_out = warped[..., :3] / np.maximum(alpha_out, 1e-6)[..., None]
-    return Sprite(np.clip(rgb_out, 0.0, 255.0), alpha_out, window)
+    return warped.reshape(stop - first, width, -1)

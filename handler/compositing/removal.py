@@ -11,6 +11,7 @@ FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI s
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
 TEXTURE_RADIUS = 8     # px: detail finer than this is mirrored into the hole
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
+TEXTURE_BAND_ROWS = 128  # texture is made this many rows at a time
 
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
@@ -35,6 +36,7 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     The fill is interpolated at reduced resolution (light and colour change slowly),
     upsampled, then given texture mirrored in from beside the hole in the same row, so it does
     not read as a smooth patch; where there is nothing to mirror, grain of matching strength.
+    Texture is made a band of rows at a time, so a hole of any shape costs little memory.
     """
     h, w = hole.shape
     factor = min(1.0, FILL_SIDE / max(h, w))
@@ -46,18 +48,25 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     filled = _interpolate_across(small.astype(np.float32), small_hole.astype(bool))
     smooth = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
     out = image.copy()
-    out[hole] = smooth[hole]
-    ys, xs = np.nonzero(hole & ~covered)
-    texture, mirrored = _mirrored_texture(image, hole, ys, xs)
-    if not mirrored.all():
-        texture[~mirrored] = _grain(image, hole, int(np.count_nonzero(~mirrored)))
-    out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + texture, 0, 255).astype(np.uint8)
+    np.copyto(out, smooth, where=hole[..., None])
+    grain = _Grain(image, hole)
+    for first in range(0, h, TEXTURE_BAND_ROWS):
+        stop = min(h, first + TEXTURE_BAND_ROWS)
+        ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
+        if ys.size == 0:
+            continue
+        texture, mirrored = _mirrored_texture(image, hole, (first, stop), ys, xs)
+        if not mirrored.all():
+            texture[~mirrored] = grain.draw(int(np.count_nonzero(~mirrored)))
+        ys += first
+        out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + texture, 0, 255).astype(np.uint8)
     return out
 
 
-def _mirrored_texture(image: np.ndarray, hole: np.ndarray, ys: np.ndarray, xs: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs), Nx3 float32.
+def _mirrored_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
+                      ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs) of the
+    band of rows [first, stop) (ys counted from `first`), Nx3 float32.
 
     Each pixel takes the detail of its mirror images across the nearest known pixel to its
     left and to its right, blended by distance; mirroring keeps the texture continuous at the
@@ -65,50 +74,70 @@ def _mirrored_texture(image: np.ndarray, hole: np.ndarray, ys: np.ndarray, xs: n
     colour does not leak in. Returns (texture, valid) where valid is False if neither mirror
     image lands on a known pixel.
     """
-    h, w = hole.shape
-    # uint8 blurs: detail is only gathered at a few pixels, float copies of the ROI cost more
-    # a box blur costs the same at any size, a Gaussian this wide does not
-    size = (2 * TEXTURE_RADIUS + 1,) * 2
-    known = (~hole).astype(np.uint8) * 255
-    weight = cv2.blur(known, size)
-    base = cv2.blur(np.where(hole[..., None], 0, image).astype(np.uint8), size)
-
-    def detail(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        share = np.maximum(weight[rows, cols].astype(np.float32), 1.0) / 255.0
-        return image[rows, cols].astype(np.float32) - base[rows, cols].astype(np.float32) / share[:, None]
-
-    columns = np.broadcast_to(np.arange(w, dtype=np.int32), (h, w))
-    left = np.maximum.accumulate(np.where(hole, -1, columns), axis=1)[ys, xs]
-    right = np.minimum.accumulate(np.where(hole, w, columns)[:, ::-1], axis=1)[:, ::-1][ys, xs]
-    sources = []
-    for mirror in (2 * left - xs, 2 * right - xs):
+    w = hole.shape[1]
+    first, stop = rows
+    band_hole = hole[first:stop]
+    columns = np.broadcast_to(np.arange(w, dtype=np.int32), band_hole.shape)
+    left = np.maximum.accumulate(np.where(band_hole, -1, columns), axis=1)[ys, xs]
+    right = np.minimum.accumulate(np.where(band_hole, w, columns)[:, ::-1], axis=1)[:, ::-1][ys, xs]
+    mirrors = [2 * left - xs, 2 * right - xs]
+    usable = []
+    for mirror in mirrors:
         inside = (mirror >= 0) & (mirror < w)
-        mirror = np.clip(mirror, 0, w - 1)
-        ok = inside & ~hole[ys, mirror]
-        sources.append((detail(ys, mirror), ok))
-    (left_detail, left_ok), (right_detail, right_ok) = sources
+        np.clip(mirror, 0, w - 1, out=mirror)
+        usable.append(inside & ~band_hole[ys, mirror])
+    left_ok, right_ok = usable
+    texture = np.zeros((ys.size, 3), np.float32)
+    valid = left_ok | right_ok
+    if not valid.any():
+        return texture, valid
     near_left = np.where(left_ok, (right - xs).astype(np.float32), 0.0)
     near_right = np.where(right_ok, (xs - left).astype(np.float32), 0.0)
-    total = near_left + near_right
-    valid = total > 0
-    t = np.where(valid, near_left / np.maximum(total, 1e-6), 0.0)
+    t = np.where(valid, near_left / np.maximum(near_left + near_right, 1e-6), 0.0)
     # averaging two independent textures flattens them; rescale to keep their contrast
     keep = 1.0 / np.sqrt(np.maximum(t * t + (1 - t) * (1 - t), 0.5))
-    texture = (left_detail * t[:, None] + right_detail * (1 - t)[:, None]) * keep[:, None]
-    return texture.astype(np.float32), valid
+    detail = _Detail(image, hole, rows)
+    for mirror, ok, share in ((mirrors[0], left_ok, t), (mirrors[1], right_ok, 1 - t)):
+        texture[ok] += detail.at(ys[ok], mirror[ok]) * (share[ok] * keep[ok])[:, None]
+    return texture, valid
+
+
+class _Detail:
+    """Detail finer than TEXTURE_RADIUS px of the known pixels of a band of image rows."""
+
+    def __init__(self, image: np.ndarray, hole: np.ndarray, rows: tuple[int, int]):
+        # the box blurs reach TEXTURE_RADIUS rows past the band
+        self.top = max(0, rows[0] - TEXTURE_RADIUS)
+        self.offset = rows[0] - self.top
+        bottom = min(hole.shape[0], rows[1] + TEXTURE_RADIUS)
+        band_hole = hole[self.top:bottom]
+        self.image = image[self.top:bottom]
+        # uint8 blurs: detail is only gathered at a few pixels, float copies cost more; a box
+        # blur costs the same at any size, a Gaussian this wide does not
+        size = (2 * TEXTURE_RADIUS + 1,) * 2
+        self.weight = cv2.blur((~band_hole).astype(np.uint8) * 255, size)
+        known = self.image.copy()
+        known[band_hole] = 0
+        self.base = cv2.blur(known, size)
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Nx3 float32 detail at band rows `rows` (counted from the band's first row), `cols`."""
+        rows = rows + self.offset
+        share = np.maximum(self.weight[rows, cols].astype(np.float32), 1.0) / 255.0
+        return self.image[rows, cols].astype(np.float32) - self.base[rows, cols].astype(np.float32) / share[:, None]
 
 
 def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Hole pixels interpolated from the nearest known pixels left/right and above/below.
 
-    image: HxWx3 float32; hole: HxW bool. Each direction gives a linear blend between its two
+    image: HxWx3 float32 holding uint8 values; hole: HxW bool; returns HxWx3 uint8. Each direction gives a linear blend between its two
     boundary pixels. A direction is trusted less the longer its span and the more its two
     ends differ (it then crosses an edge, e.g. from wall to table), so horizontal structure
     continues across a tall hole and vertical structure across a wide one, where
     diffusion-style inpainting smears wedges of one region into the other.
     """
     if hole.all():
-        return image
+        return image.astype(np.uint8)
     horizontal, h_weight = _interpolate_rows(image, hole)
     vertical, v_weight = _interpolate_rows(image.transpose(1, 0, 2), hole.T)
     vertical, v_weight = vertical.transpose(1, 0, 2), v_weight.T
@@ -145,13 +174,40 @@ def _interpolate_rows(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, 
     return left_v + (right_v - left_v) * t, trust.astype(np.float32)
 
 
-def _grain(image: np.ndarray, hole: np.ndarray, count: int) -> np.ndarray:
-    """count x 3 float32 noise with the per-channel fine-detail spread of the pixels near the hole."""
-    ring = hole_for(hole, 6) & ~hole
-    if not ring.any():
-        return np.zeros((count, 3), np.float32)
-    detail = image[ring].astype(np.float32) - cv2.GaussianBlur(image, (5, 5), 0)[ring]
-    spread = detail.std(axis=0)
-    rng = np.random.default_rng(TEXTURE_SEED)
-    # one shared normal per pixel: real grain is mostly lightness, not independent per channel
-    return rng.standard_normal(count, dtype=np.float32)[:, None] * spread[None, :]
+class _Grain:
+    """Noise with the per-channel fine-detail spread of the pixels near the hole, drawn in
+    order from one seeded stream (so drawing it in pieces gives the same pixels)."""
+
+    def __init__(self, image: np.ndarray, hole: np.ndarray):
+        self.image, self.hole = image, hole
+        self.rng = np.random.default_rng(TEXTURE_SEED)
+        self.spread: np.ndarray | None = None
+
+    def draw(self, count: int) -> np.ndarray:
+        """count x 3 float32."""
+        if self.spread is None:
+            self.spread = _detail_spread(self.image, self.hole)
+        # one shared normal per pixel: real grain is mostly lightness, not independent per channel
+        return self.rng.standard_normal(count, dtype=np.float32)[:, None] * self.spread[None, :]
+
+
+def _detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """(3,) float32 standard deviation of the 5x5-Gaussian detail in a 6 px ring around the
+    hole; zeros when there is no ring. Summed a band of rows at a time in exact integers."""
+    ring = hole_for(hole, 6)
+    ring &= ~hole
+    count = int(np.count_nonzero(ring))
+    if count == 0:
+        return np.zeros(3, np.float32)
+    total, squares = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    h = hole.shape[0]
+    for first in range(0, h, TEXTURE_BAND_ROWS):
+        stop = min(h, first + TEXTURE_BAND_ROWS)
+        top, bottom = max(0, first - 2), min(h, stop + 2)   # the 5x5 blur's reach
+        blurred = cv2.GaussianBlur(image[top:bottom], (5, 5), 0)[first - top:stop - top]
+        where = ring[first:stop]
+        detail = image[first:stop][where].astype(np.int32) - blurred[where]
+        total += detail.sum(axis=0)
+        squares += np.square(detail).sum(axis=0)
+    mean = total / count
+    return np.sqrt(np.maximum(squares / count - mean * mean, 0.0)).astype(np.float32)
