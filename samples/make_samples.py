@@ -138,9 +138,17 @@ def make_product() -> np.ndarray:
     return np.dstack([np.clip(rgb, 0, 255), alpha]).round().astype(np.uint8)
 
 
+def on_white(rgba: np.ndarray) -> np.ndarray:
+    """The product photographed on a plain white backdrop: no transparency to rely on."""
+    alpha = rgba[..., 3:].astype(np.float32) / 255
+    return (rgba[..., :3] * alpha + 250 * (1 - alpha)).round().astype(np.uint8)
+
+
 def main() -> None:
     Image.fromarray(make_scene()).save(HERE / "scene.jpg", quality=88, optimize=True)
-    Image.fromarray(make_product(), "RGBA").save(HERE / "product.png", optimize=True)
+    product = make_product()
+    Image.fromarray(product, "RGBA").save(HERE / "product.png", optimize=True)
+    Image.fromarray(on_white(product)).save(HERE / "product_on_white.jpg", quality=90, optimize=True)
     ys, xs = np.nonzero(bottle_mask())
     box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
     print(f"scene.jpg product box (XYXY, x2/y2 exclusive): {box}")
