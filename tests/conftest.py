@@ -1,7 +1,9 @@
 """Fixtures shared by the HTTP-level tests: a configured function, a client, test images."""
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 
 import cv2
 import functions_framework
@@ -88,3 +90,15 @@ def upload(client):
         return response.get_json()
 
     return _upload
+
+
+@contextlib.contextmanager
+def mask_request_in_background(app, image_id: str):
+    """A mask request for image_id runs in another thread for the duration of the block."""
+    worker = threading.Thread(target=lambda: app.test_client().post(
+        "/process", json={"image_id": image_id, "box": PRODUCT_BOX}, headers=AUTH))
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join(60)

@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 from checkpoints import write_random_checkpoint
-from conftest import AUTH, PRODUCT_BOX
+from conftest import AUTH, PRODUCT_BOX, mask_request_in_background
 
 from handler.runtime import get_runtime, reset_runtime
 from handler.sam import checkpoint as sam_checkpoint
@@ -114,16 +114,13 @@ def test_concurrent_first_requests_share_one_load(app, with_model, upload, scene
 def test_health_answers_loading_while_the_model_loads(app, client, with_model, upload, scene_pixels, slow_setup):
     entered, release = slow_setup
     scene = upload(scene_pixels)["image_id"]
-    worker = threading.Thread(target=lambda: app.test_client().post(
-        "/process", json={"image_id": scene, "box": PRODUCT_BOX}, headers=AUTH))
-    worker.start()
-    try:
-        assert entered.wait(30)
-        health = client.get("/health").get_json()
-        assert health["model"]["state"] == "loading" and health["status"] == "healthy"
-    finally:
-        release.set()
-        worker.join(60)
+    with mask_request_in_background(app, scene):
+        try:
+            assert entered.wait(30)
+            health = client.get("/health").get_json()
+            assert health["model"]["state"] == "loading" and health["status"] == "healthy"
+        finally:
+            release.set()
     assert client.get("/health").get_json()["model"]["state"] == "ready"
 
 
