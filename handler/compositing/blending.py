@@ -37,17 +37,18 @@ def extend_colours(rgb: np.ndarray, alpha: np.ndarray, reach: int) -> np.ndarray
 
     Feathering makes them slightly visible; their own colour is meaningless (old background).
     """
-    size = 2 * reach + 1
-    extended = _spread_colours(rgb, alpha, size)
-    return np.where((alpha > 0)[..., None], rgb, extended)
+    return _spread_colours(rgb, alpha, 2 * reach + 1, alpha <= 0)
 
 
 def alpha_blend(background: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """background*(1-a) + rgb*a, rounded to uint8; pixels with a == 0 stay exactly as they were."""
     a = alpha[..., None]
-    mixed = background.astype(np.float32) * (1.0 - a) + rgb * a
-    out = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-    return np.where(a > 0, out, background)
+    mixed = background.astype(np.float32)
+    mixed *= 1.0 - a
+    mixed += rgb * a
+    mixed += 0.5
+    out = np.clip(mixed, 0, 255, out=mixed).astype(np.uint8)
+    return cv2.copyTo(background, (alpha <= 0).view(np.uint8), out)
 
 
 def seamless_clone(background: np.ndarray, pasted: np.ndarray, footprint: np.ndarray) -> np.ndarray:

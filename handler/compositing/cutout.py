@@ -61,7 +61,7 @@ def border_is_plain(border: np.ndarray) -> bool:
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
     """uint8 or 0..255 float RGB -> float32 CIE Lab (L 0..100)."""
-    return cv2.cvtColor(rgb.astype(np.float32) * (1 / 255.0), cv2.COLOR_RGB2Lab)
+    return cv2.cvtColor(np.multiply(rgb, 1 / 255.0, dtype=np.float32), cv2.COLOR_RGB2Lab)
 
 
 def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
@@ -90,14 +90,12 @@ def _matte_boundary(rgb: np.ndarray, body: np.ndarray, background: np.ndarray
     kernel = np.ones((3, 3), np.uint8)
     core = cv2.erode(body, kernel, iterations=2)
     band = (cv2.dilate(body, kernel) > 0) & (core == 0)
-    foreground = _spread_colours(rgb, core.astype(np.float32), 7)
+    colours = _spread_colours(rgb, core.astype(np.float32), 7, band)
     alpha = core.astype(np.float32)
     ys, xs = np.nonzero(band)
-    f = foreground[ys, xs] - background
+    f = colours[ys, xs] - background
     c = rgb[ys, xs] - background
     alpha[ys, xs] = np.clip((c * f).sum(1) / np.maximum((f * f).sum(1), 1.0), 0.0, 1.0)
-    colours = rgb.copy()
-    colours[ys, xs] = foreground[ys, xs]
     return colours, alpha
 
 
@@ -128,16 +126,18 @@ def bleed_colours(rgb: np.ndarray, alpha: np.ndarray, radius: int = 3) -> np.nda
     than `radius` from any product pixel keep theirs (they stay invisible).
     """
     weight = alpha * alpha
-    spread = _spread_colours(rgb, weight, 2 * radius + 1)
-    see_through = (alpha < 1.0) & (cv2.blur(weight, (2 * radius + 1,) * 2) > 1e-4)
-    out = rgb.copy()
-    out[see_through] = spread[see_through]
-    return out
+    return _spread_colours(rgb, weight, 2 * radius + 1, alpha < 1.0, min_weight=1e-4)
 
 
-def _spread_colours(rgb: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
-    """Weighted local mean colour (box of `size` px); where all weights are 0, the input."""
+def _spread_colours(rgb: np.ndarray, weight: np.ndarray, size: int, where: np.ndarray,
+                    min_weight: float = 1e-6) -> np.ndarray:
+    """rgb (HxWx3 float32) with the `where` pixels (HxW bool) replaced by their weighted local
+    mean colour (box of `size` px), except those whose box holds a total weight of at most
+    min_weight: those keep their colour. weight: HxW."""
     w = weight.astype(np.float32)
     total = cv2.blur(w, (size, size))
-    mean = cv2.blur(rgb * w[..., None], (size, size)) / np.maximum(total, 1e-6)[..., None]
-    return np.where((total > 1e-6)[..., None], mean, rgb)
+    sums = cv2.blur(rgb * w[..., None], (size, size))
+    where = where & (total > min_weight)
+    out = rgb.copy()
+    out[where] = sums[where] / total[where][:, None]
+    return out

@@ -20,7 +20,10 @@ from .placement import Box, Resampling, render_alpha, render_colours, resampling
 BAND_ROWS = 128             # window rows per band
 BLEED_RADIUS = 3            # px: bleed_colours' reach
 GRADING_SAMPLE_PX = 250_000  # the product's colour statistics come from about this many opaque pixels
+SAMPLE_ROWS = 32            # rows per sampled strip when they come from fewer
 FULLY_COVERED = 254.5 / 255  # feathered alpha that rounds to the product alone
+
+Part = tuple[tuple[int, int], tuple[int, int]]   # ([first, stop) rows, [first, stop) columns) of the window
 
 
 @dataclass(frozen=True)
@@ -70,32 +73,42 @@ def feathered_alpha(layer: ProductLayer, rows: tuple[int, int]) -> np.ndarray:
     return feather_alpha(layer.coverage[top:bottom], layer.feather)[rows[0] - top:rows[1] - top]
 
 
-def colours(layer: ProductLayer, rows: tuple[int, int], extended: bool = True) -> np.ndarray:
-    """Ungraded product colours over window rows [first, stop): float32 Rx Wx3 in 0..255.
+def colours(layer: ProductLayer, part: Part, extended: bool = True) -> np.ndarray:
+    """Ungraded product colours over a part of the window: float32 RxCx3 in 0..255.
 
     Edge colours are freed of the old background (bleed_colours); with `extended`, the
     transparent pixels the feather makes visible get the product's colours too.
     """
     reach = feather_reach(layer.feather) + 1
-    top, bottom = _with_halo(rows, BLEED_RADIUS + (reach if extended else 0), layer.coverage.shape[0])
-    alpha = layer.coverage[top:bottom]
-    rgb = bleed_colours(render_colours(layer.product, (top, bottom), alpha), alpha, BLEED_RADIUS)
+    halo = BLEED_RADIUS + (reach if extended else 0)
+    rows, columns = part
+    h, w = layer.coverage.shape
+    (top, bottom), (left, right) = _with_halo(rows, halo, h), _with_halo(columns, halo, w)
+    alpha = layer.coverage[top:bottom, left:right]
+    rgb = render_colours(layer.product, (top, bottom), (left, right), alpha)
+    rgb = bleed_colours(rgb, alpha, BLEED_RADIUS)
     if extended:
         rgb = extend_colours(rgb, alpha, reach)
-    return rgb[rows[0] - top:rows[1] - top]
+    return rgb[rows[0] - top:rows[1] - top, columns[0] - left:columns[1] - left]
 
 
 def opaque_colours(layer: ProductLayer) -> np.ndarray:
     """Nx3 float32 colours of the product's opaque pixels (alpha >= OPAQUE), in raster order.
 
-    From every band while there are at most about GRADING_SAMPLE_PX of them, else from
-    every k-th band: statistics need no more, and a big product then costs a fraction of
-    a second pass.
+    From all rows while there are at most about GRADING_SAMPLE_PX such pixels, else from
+    every k-th strip of SAMPLE_ROWS rows: statistics need no more, and a big product then
+    costs a fraction of a second pass.
     """
     opaque = layer.coverage >= OPAQUE
     step = max(1, int(np.count_nonzero(opaque)) // GRADING_SAMPLE_PX)
-    picked = [colours(layer, (first, stop), extended=False)[opaque[first:stop]]
-              for first, stop in bands(opaque.shape[0])[::step]]
+    strips = [(first, min(first + SAMPLE_ROWS, opaque.shape[0]))
+              for first in range(0, opaque.shape[0], SAMPLE_ROWS * step)] if step > 1 else bands(opaque.shape[0])
+    picked = []
+    for rows in strips:
+        strip = opaque[rows[0]:rows[1]]
+        columns = _span(strip)
+        if columns is not None:
+            picked.append(colours(layer, (rows, columns), extended=False)[strip[:, columns[0]:columns[1]]])
     return np.concatenate(picked) if picked else np.zeros((0, 3), np.float32)
 
 
@@ -107,24 +120,44 @@ def composite(background: np.ndarray, layer: ProductLayer, grading: Grading | No
     in by Poisson blending, so it takes on the lighting at its boundary, then feathers.
     Pixels the feathered alpha does not reach keep their exact values.
     """
-    def graded(rows: tuple[int, int]) -> np.ndarray:
-        rgb = colours(layer, rows)
+    def graded(part: Part) -> np.ndarray:
+        rgb = colours(layer, part)
         return rgb if grading is None else grade(rgb, grading)
 
-    out = np.empty_like(background)
+    def visible_parts():
+        """(part, its feathered alpha) of each band, narrowed to the columns it reaches."""
+        for rows in bands(background.shape[0]):
+            alpha = feathered_alpha(layer, rows)
+            columns = _span(alpha > 0)
+            if columns is not None:
+                yield (rows, columns), alpha[:, columns[0]:columns[1]]
+
+    out = background.copy()
     if blend_mode == "seamless":
-        pasted = np.empty_like(background)
-        footprint = np.empty(background.shape[:2], bool)
-        for first, stop in bands(background.shape[0]):
-            footprint[first:stop] = feathered_alpha(layer, (first, stop)) > 0
-            pasted[first:stop] = alpha_blend(background[first:stop], graded((first, stop)),
-                                             footprint[first:stop].astype(np.float32))
-        product = seamless_clone(background, pasted, footprint)
+        pasted = background.copy()
+        footprint = np.zeros(background.shape[:2], bool)
+        for part, alpha in visible_parts():
+            region = _region(part)
+            footprint[region] = alpha > 0
+            pasted[region] = alpha_blend(background[region], graded(part), footprint[region].astype(np.float32))
+        cloned = seamless_clone(background, pasted, footprint)
         del pasted, footprint
-    for first, stop in bands(background.shape[0]):
-        rgb = graded((first, stop)) if blend_mode != "seamless" else product[first:stop].astype(np.float32)
-        out[first:stop] = alpha_blend(background[first:stop], rgb, feathered_alpha(layer, (first, stop)))
+    for part, alpha in visible_parts():
+        region = _region(part)
+        rgb = cloned[region].astype(np.float32) if blend_mode == "seamless" else graded(part)
+        out[region] = alpha_blend(background[region], rgb, alpha)
     return out
+
+
+def _span(where: np.ndarray) -> tuple[int, int] | None:
+    """[first, stop) of the columns of a 2-D bool array that hold a True, or None."""
+    columns = np.flatnonzero(where.any(axis=0))
+    return None if columns.size == 0 else (int(columns[0]), int(columns[-1]) + 1)
+
+
+def _region(part: Part) -> tuple[slice, slice]:
+    (first, stop), (left, right) = part
+    return slice(first, stop), slice(left, right)
 
 
 def _with_halo(rows: tuple[int, int], halo: int, height: int) -> tuple[int, int]:

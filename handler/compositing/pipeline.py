@@ -164,16 +164,17 @@ def _surroundings_stats(original: np.ndarray, mask_roi: np.ndarray, grow: int, c
 
 def _grading(layer: ProductLayer, settings: CompositeSettings, grading_target
              ) -> tuple[Grading | None, np.ndarray | None]:
-    """(the grading transform or None, the graded colours of opaque product pixels (Nx3
-    float32) or None when the blend mode does not need them)."""
+    """(the grading transform or None, the graded colours of the product's opaque pixels
+    (Nx3 float32), or None unless blend_mode "auto" needs them)."""
     wants_grading = settings.color_grading and settings.color_strength > 0
-    if not (wants_grading or settings.blend_mode == "auto"):
+    auto = settings.blend_mode == "auto"
+    if not (wants_grading or auto):
         return None, None
     opaque = opaque_colours(layer)
     if not (wants_grading and len(opaque)):
-        return None, opaque
+        return None, opaque if auto else None
     transform = grading(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
-    return transform, grade(opaque.reshape(-1, 1, 3), transform).reshape(-1, 3)
+    return transform, grade(opaque.reshape(-1, 1, 3), transform).reshape(-1, 3) if auto else None
 
 
 def _grading_target(name: str, scene: np.ndarray, mask: np.ndarray,

@@ -100,36 +100,48 @@ def resampling(rgba: np.ndarray, product_box: Box, target: Box, window: Box) -> 
 
 
 def render_alpha(product: Resampling, rows: tuple[int, int]) -> np.ndarray:
-    """The product's alpha over window rows [rows[0], rows[1]): float32 0..1."""
-    warped = _warped(product, rows, slice(3, 4))[..., 0]
+    """The product's alpha over window rows [first, stop), all columns: float32 0..1."""
+    columns = (0, product.shape[1])
+    warped = _warped(product, rows, columns, slice(3, 4))[..., 0]
     return np.clip(warped * (1 / 255.0), 0.0, 1.0, out=warped)
 
 
-def render_colours(product: Resampling, rows: tuple[int, int], alpha: np.ndarray) -> np.ndarray:
-    """Straight (not premultiplied) colours over window rows [rows[0], rows[1]): float32
-    Rx Wx3 in 0..255. alpha: those rows of the product's alpha (render_alpha)."""
-    warped = _warped(product, rows, slice(0, 3))
+def render_colours(product: Resampling, rows: tuple[int, int], columns: tuple[int, int],
+                   alpha: np.ndarray) -> np.ndarray:
+    """Straight (not premultiplied) colours over window rows [first, stop) and columns
+    [first, stop): float32 RxCx3 in 0..255. alpha: the product's alpha there (render_alpha)."""
+    warped = _warped(product, rows, columns, slice(0, 3))
     warped /= np.maximum(alpha, 1e-6)[..., None]
     return np.clip(warped, 0.0, 255.0, out=warped)
 
 
-def _warped(product: Resampling, rows: tuple[int, int], channels: slice) -> np.ndarray:
-    """Premultiplied channels warped onto window rows [rows[0], rows[1]), float32.
+def _warped(product: Resampling, rows: tuple[int, int], columns: tuple[int, int],
+            channels: slice) -> np.ndarray:
+    """Premultiplied channels warped onto a part of the window, RxCx(channels) float32.
 
-    Only the source rows those window rows sample are converted to float, so a product of
-    any size costs memory in proportion to the rows asked for.
+    Only the source pixels that part samples are converted to float, so a product of any
+    size costs memory in proportion to the part asked for.
     """
-    first, stop = rows
     (sx, _, tx), (_, sy, ty) = product.matrix
-    source_rows = product.premultiplied.shape[0]
-    # linear interpolation reads the two source rows around each mapped row; one spare each way
-    top = max(0, int(np.floor((first - ty) / sy)) - 2)
-    bottom = min(source_rows, int(np.ceil((stop - 1 - ty) / sy)) + 3)
-    width = product.window[2] - product.window[0]
-    if top >= bottom:
-        return np.zeros((stop - first, width, channels.stop - channels.start), np.float32)
-    source = product.premultiplied[top:bottom, :, channels].astype(np.float32)
-    matrix = np.array([[sx, 0.0, tx], [0.0, sy, ty + sy * top - first]])
-    warped = cv2.warpAffine(source, matrix, (width, stop - first), flags=cv2.INTER_LINEAR,
+    source_h, source_w = product.premultiplied.shape[:2]
+    top, bottom = _source_span(rows, sy, ty, source_h)
+    left, right = _source_span(columns, sx, tx, source_w)
+    size = (columns[1] - columns[0], rows[1] - rows[0])
+    if top >= bottom or left >= right:
+        return np.zeros((size[1], size[0], channels.stop - channels.start), np.float32)
+    source = product.premultiplied[top:bottom, left:right, channels].astype(np.float32)
+    matrix = np.array([[sx, 0.0, tx + sx * left - columns[0]], [0.0, sy, ty + sy * top - rows[0]]])
+    warped = cv2.warpAffine(source, matrix, size, flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    return warped.reshape(stop - first, width, -1)
+    return warped.reshape(size[1], size[0], -1)
+
+
+def _source_span(span: tuple[int, int], scale: float, shift: float, length: int) -> tuple[int, int]:
+    """[first, stop) source indices that window indices [first, stop) read, along one axis.
+
+    Linear interpolation reads the two source pixels around each mapped position; one spare
+    on each side keeps the cut clear of them.
+    """
+    first = max(0, int(np.floor((span[0] - shift) / scale)) - 2)
+    stop = min(length, int(np.ceil((span[1] - 1 - shift) / scale)) + 3)
+    return first, stop

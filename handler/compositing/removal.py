@@ -47,8 +47,8 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8))
     filled = _interpolate_across(small.astype(np.float32), small_hole.astype(bool))
     smooth = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = image.copy()
-    np.copyto(out, smooth, where=hole[..., None])
+    # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
+    out = cv2.copyTo(smooth, hole.view(np.uint8), image.copy())
     grain = _Grain(image, hole)
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
