@@ -65,7 +65,7 @@ class FileStore:
         self.max_bytes = max_bytes
 
     def put(self, key: str, kind: str, payload: bytes, meta: dict, expires_at: float) -> None:
-        header = json.dumps({"kind": kind, "meta": meta}).encode()
+        header = json.dumps({"kind": kind, "meta": meta, "length": len(payload)}).encode()
         blob = _MAGIC + struct.pack(">I", len(header)) + header + payload
         if len(blob) > self.max_bytes:
             raise InsufficientStorage("this upload is larger than the whole store (MAX_STORE_MB); "
@@ -76,15 +76,15 @@ class FileStore:
         self._write_atomically(self._path(key), blob, expires_at)
 
     def get(self, key: str) -> StoredItem | None:
+        path = self._path(key)
         try:
-            blob = self._path(key).read_bytes()
+            blob = path.read_bytes()
         except FileNotFoundError:
             return None
-        (header_length,) = struct.unpack(">I", blob[len(_MAGIC):len(_MAGIC) + 4])
-        start = len(_MAGIC) + 4
-        header = json.loads(blob[start:start + header_length])
-        return StoredItem(key=key, kind=header["kind"], meta=header["meta"],
-                          payload=blob[start + header_length:])
+        item = _parse_item(key, blob)
+        if item is None:  # damaged on disk, or not ours: unusable, so treat it as gone
+            _unlink(path)
+        return item
 
     def delete(self, key: str) -> int:
         self._path(key)
@@ -164,6 +164,21 @@ class FileStore:
         if not _KEY_PATTERN.match(key):
             raise ValueError("not a store key")
         return self.directory / f"{key}{_SUFFIX}"
+
+
+def _parse_item(key: str, blob: bytes) -> StoredItem | None:
+    start = len(_MAGIC) + 4
+    if not blob.startswith(_MAGIC) or len(blob) < start:
+        return None
+    (header_length,) = struct.unpack(">I", blob[len(_MAGIC):start])
+    try:
+        header = json.loads(blob[start:start + header_length])
+        payload = blob[start + header_length:]
+        if len(payload) != header["length"]:
+            return None
+        return StoredItem(key=key, kind=header["kind"], meta=header["meta"], payload=payload)
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _unlink(path: str | Path) -> int:

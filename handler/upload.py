@@ -20,6 +20,8 @@ def upload(runtime: Runtime, payload: Payload, request) -> dict:
         _refuse_invisible_product(decoded.pixels)
     decoded_ms = (time.perf_counter() - started) * 1000
     stored = save_image(runtime, kind, decoded)
+    if kind == "scene":
+        runtime.segmentation.warm_up()
     height, width = stored.pixels.shape[:2]
     return {
         "image_id": stored.id,

@@ -135,3 +135,23 @@ def test_store_never_touches_paths_outside_its_directory(tmp_path):
     store = FileStore(tmp_path / "store", max_bytes=10_000)
     with pytest.raises(ValueError):
         store.get("../outside")
+
+
+@pytest.mark.parametrize("damage", [lambda blob: b"", lambda blob: b"garbage" * 10, lambda blob: blob[:-5],
+                                    lambda blob: blob[:12] + b"{not json" + blob[30:]])
+def test_a_damaged_item_reads_as_gone_and_is_removed(tmp_path, damage):
+    store = FileStore(tmp_path, max_bytes=10_000)
+    key = new_key()
+    store.put(key, "scene", b"x" * 100, {"shape": [10, 10]}, expires_at=time.time() + 60)
+    path = tmp_path / f"{key}.item"
+    path.write_bytes(damage(path.read_bytes()))
+    assert store.get(key) is None
+    assert not path.exists()
+
+
+def test_a_damaged_upload_over_http_is_404(client, upload, scene_pixels, tmp_path):
+    token = upload(scene_pixels)["image_id"]
+    (item,) = (tmp_path / "store" / "store").glob("*.item")
+    item.write_bytes(item.read_bytes()[:-100])
+    response = client.post("/process", json={"image_id": token, "box": PRODUCT_BOX}, headers=AUTH)
+    assert response.status_code == 404

@@ -217,3 +217,21 @@ def test_missing_weights_are_downloaded_from_model_url_at_cold_start(client, wit
     finally:
         server.shutdown()
     assert (tmp_path / "cache" / "mobile_sam.pt").read_bytes() == data
+
+
+def test_uploading_a_scene_starts_loading_the_model_in_the_background(client, with_model, upload, scene_pixels,
+                                                                     slow_setup):
+    entered, release = slow_setup
+    try:
+        upload(scene_pixels)
+        assert entered.wait(30), "the upload should have started the load"
+        assert client.get("/health").get_json()["model"]["state"] == "loading"
+    finally:
+        release.set()
+    assert get_runtime().segmentation.ensure_loaded() is not None
+
+
+def test_uploading_a_product_does_not_load_the_model(client, with_model, upload, product_pixels, load_counter):
+    upload(product_pixels, "product")
+    assert client.get("/health").get_json()["model"]["state"] == "not_loaded"
+    assert load_counter == []

@@ -115,6 +115,16 @@ class SegmentationService:
         thread.start()
         return thread
 
+    def warm_up(self) -> None:
+        """Start loading the model in the background if it will be needed and is not under way.
+
+        Called when a scene is uploaded: its mask request usually follows within seconds, so
+        the load overlaps with the person drawing their box.
+        """
+        if (self.wants_model and self._model_segmenter is None and self._record.state is ModelState.NOT_LOADED
+                and not self._lock.locked()):
+            self.start_preload()
+
     def forget_image(self, image_key: str) -> None:
         self.embedding_cache.discard(image_key)
 
