@@ -86,3 +86,17 @@ def test_stored_upload_file_is_private(upload, scene_pixels, tmp_path):
     files = list((tmp_path / "store" / "store").glob("*.item"))
     assert len(files) == 1
     assert files[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_large_png_is_reduced_to_max_side_with_its_colours(client):
+    big = np.zeros((2000, 3000, 3), np.uint8)
+    big[:, :1500] = (200, 30, 40)
+    big[:, 1500:] = (20, 60, 220)
+    response = client.post("/upload", headers=AUTH, data={"image": (io.BytesIO(png_bytes(big)), "big.png")})
+    answer = response.get_json()
+    assert (answer["width"], answer["height"]) == (1280, 853)
+    scene = client.post("/process", headers=AUTH, json={"image_id": answer["image_id"], "box": [100, 100, 400, 400]})
+    preview = scene.get_json()["preview_jpeg_base64"]
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(preview))).convert("RGB")).astype(int)
+    assert np.abs(pixels[800, 1200] - (20, 60, 220)).max() < 12
+    assert np.abs(pixels[10, 600] - (200, 30, 40)).max() < 12
