@@ -12,6 +12,8 @@ from .cutout import _spread_colours
 
 SHADOW_DARKNESS = 0.75   # multiplier lost at the contact line at shadow strength 1
 LIGHTING_GAP_L = 30.0    # Lab lightness difference from which "auto" switches to seamless
+SEAMLESS_MAX_PX = 64_000    # Poisson solves larger than this run at reduced resolution (memory)
+SEAMLESS_BAND_ROWS = 128    # the reduced solve's correction is upsampled this many rows at a time
 
 
 def feather_reach(feather: int) -> int:
@@ -57,9 +59,32 @@ def seamless_clone(background: np.ndarray, pasted: np.ndarray, footprint: np.nda
     pasted: the background with the product's colours pasted opaquely over its footprint
     (HxW bool, alpha > 0). Inside the footprint the colours follow the background's lighting
     at its boundary; blend the result with the feathered alpha afterwards.
+    OpenCV's solver needs about 100 bytes per pixel; above SEAMLESS_MAX_PX pixels the
+    correction it adds to the product (a smooth membrane) is solved at reduced resolution.
     """
     if not footprint.any():
         return background.copy()
+    if footprint.size <= SEAMLESS_MAX_PX:
+        return _poisson_clone(background, pasted, footprint)
+    h, w = footprint.shape
+    factor = np.sqrt(SEAMLESS_MAX_PX / footprint.size)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (background, pasted)]
+    # a small pixel touching the footprint is part of it, so the membrane reaches its edge
+    small_footprint = cv2.resize(footprint.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA) > 0
+    correction = _poisson_clone(*small, small_footprint).astype(np.float32) - small[1]
+    correction = _extended_outward(correction, small_footprint)
+    out = pasted.copy()
+    for first in range(0, h, SEAMLESS_BAND_ROWS):
+        stop = min(h, first + SEAMLESS_BAND_ROWS)
+        band = _upsampled_rows(correction, (w, h), (first, stop))
+        band += pasted[first:stop]
+        cv2.copyTo(np.clip(band + 0.5, 0, 255).astype(np.uint8), footprint[first:stop].view(np.uint8),
+                   out[first:stop])
+    return out
+
+
+def _poisson_clone(background: np.ndarray, pasted: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     pad = 2  # seamlessClone needs the mask clear of the image border
     padded = [cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_REFLECT) for a in (pasted, background)]
     mask = np.pad(footprint, pad).astype(np.uint8) * 255
@@ -69,6 +94,28 @@ def seamless_clone(background: np.ndarray, pasted: np.ndarray, footprint: np.nda
     cloned = cv2.seamlessClone(padded[0], padded[1], mask.copy(), (x + w // 2, y + h // 2),
                                cv2.NORMAL_CLONE)
     return cloned[pad:-pad, pad:-pad]
+
+
+def _extended_outward(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """values (HxWx3 float32) with the pixels just outside `inside` given the mean of their
+    inside neighbours, so upsampling does not pull the edge toward zero."""
+    weight = inside.astype(np.float32)
+    total = cv2.blur(weight, (3, 3))
+    sums = cv2.blur(values * weight[..., None], (3, 3))
+    rim = ~inside & (total > 0)
+    out = values * weight[..., None]
+    out[rim] = sums[rim] / total[rim][:, None]
+    return out
+
+
+def _upsampled_rows(small: np.ndarray, size: tuple[int, int], rows: tuple[int, int]) -> np.ndarray:
+    """Rows [first, stop) of `small` (float32 hxwx3) resized to size (W, H) bilinearly, with
+    the same pixel-centre mapping as cv2.resize."""
+    sx, sy = small.shape[1] / size[0], small.shape[0] / size[1]
+    # dst pixel centre (x + 0.5) / scale maps to src pixel centre; invert for warpAffine's dst->src
+    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (rows[0] + 0.5) * sy - 0.5]])
+    return cv2.warpAffine(small, matrix, (size[0], rows[1] - rows[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def lighting_gap(product_l: float, surroundings_l: float) -> float:

@@ -11,7 +11,7 @@ FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI s
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
 TEXTURE_RADIUS = 8     # px: detail finer than this is mirrored into the hole
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
-TEXTURE_BAND_ROWS = 128  # texture is made this many rows at a time
+TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
 
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
