@@ -62,6 +62,31 @@ def test_pixels_far_from_old_mask_and_new_product_are_unchanged(scene, jar, feat
     assert changed[~far].max() > 0
 
 
+def ragged_mask(shape, share: float = 0.69, seed: int = 0) -> np.ndarray:
+    """Noise like an untrained segmenter's output: each pixel in the mask with chance `share`."""
+    return np.random.default_rng(seed).random(shape) < share
+
+
+@pytest.mark.parametrize("feather", [0, 15])
+def test_ragged_mask_leaves_pixels_far_from_it_and_the_new_product_unchanged(scene, jar, feather):
+    mask = ragged_mask(scene.mask.shape)
+    mask[:, int(0.55 * mask.shape[1]):] = False      # touches the top, bottom and left borders
+    result = replace_product(scene.image, mask, jar, CompositeSettings(feather=feather))
+    footprint = placed_alpha(jar, result.placement, mask.shape) > 0
+    far = distance_from(mask | footprint) > feather + 2
+    changed = np.abs(result.image.astype(int) - scene.image).max(axis=2)
+    assert far.any() and changed[far].max() == 0
+    assert changed[~far].max() > 0
+
+
+def test_ragged_mask_over_the_whole_frame_still_gets_the_new_product(scene, jar):
+    settings = CompositeSettings(feather=0, color_grading=False)
+    result = replace_product(scene.image, ragged_mask(scene.mask.shape), jar, settings)
+    h, w = scene.mask.shape
+    placement = np.clip(result.placement, 0, [w, h, w, h])
+    assert np.abs(np.subtract(green_box(result.image), placement)).max() <= 2
+
+
 def remnant_share(scene, image: np.ndarray, footprint: np.ndarray) -> float:
     """Share of the old mask's uncovered pixels still within ΔE 10 of the old product there."""
     uncovered = scene.mask & ~footprint
