@@ -54,7 +54,7 @@ def border_pixels(rgb: np.ndarray) -> np.ndarray:
 
 def border_is_plain(border: np.ndarray) -> bool:
     """True when the border is close to one colour, so a colour model separates the product."""
-    lab = to_lab(border.reshape(-1, 1, 3)).reshape(-1, 3)
+    lab = to_lab(border.reshape(1, -1, 3)).reshape(-1, 3)
     spread = np.linalg.norm(lab - np.median(lab, axis=0), axis=1)
     return float(np.percentile(spread, 90)) < UNIFORM_BORDER_LAB
 

@@ -23,7 +23,7 @@ def lab_stats(pixels: np.ndarray, subsample: bool = True) -> LabStats:
     about STAT_SAMPLES evenly spaced pixels when there are more."""
     step = max(1, len(pixels) // STAT_SAMPLES) if subsample else 1
     # cv2.meanStdDev is several times faster than numpy's mean/std
-    mean, spread = cv2.meanStdDev(to_lab(pixels[::step].reshape(-1, 1, 3)))
+    mean, spread = cv2.meanStdDev(to_lab(pixels[::step].reshape(1, -1, 3)))
     return LabStats(mean.reshape(3).astype(np.float32), spread.reshape(3).astype(np.float32))
 
 

@@ -139,7 +139,8 @@ def composite(background: np.ndarray, layer: ProductLayer, grading: Grading | No
         for part, alpha in visible_parts():
             region = _region(part)
             footprint[region] = alpha > 0
-            pasted[region] = alpha_blend(background[region], graded(part), footprint[region].astype(np.float32))
+            pasted[region] = alpha_blend(background[region], graded(part),
+                                         footprint[region].astype(np.float32))
         cloned = seamless_clone(background, pasted, footprint)
         del pasted, footprint
     for part, alpha in visible_parts():

@@ -174,7 +174,7 @@ def _grading(layer: ProductLayer, settings: CompositeSettings, grading_target
     if not (wants_grading and len(opaque)):
         return None, opaque if auto else None
     transform = grading(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
-    return transform, grade(opaque.reshape(-1, 1, 3), transform).reshape(-1, 3) if auto else None
+    return transform, grade(opaque.reshape(1, -1, 3), transform).reshape(-1, 3) if auto else None
 
 
 def _grading_target(name: str, scene: np.ndarray, mask: np.ndarray,

@@ -58,6 +58,8 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
         texture, mirrored = _mirrored_texture(image, hole, (first, stop), ys, xs)
         if not mirrored.all():
             texture[~mirrored] = grain.draw(int(np.count_nonzero(~mirrored)))
+        if not texture.any():
+            continue   # the smooth fill is already in place
         ys += first
         out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + texture, 0, 255).astype(np.uint8)
     return out
@@ -77,6 +79,8 @@ def _mirrored_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int]
     w = hole.shape[1]
     first, stop = rows
     band_hole = hole[first:stop]
+    if band_hole.all():
+        return np.zeros((ys.size, 3), np.float32), np.zeros(ys.size, bool)
     columns = np.broadcast_to(np.arange(w, dtype=np.int32), band_hole.shape)
     left = np.maximum.accumulate(np.where(band_hole, -1, columns), axis=1)[ys, xs]
     right = np.minimum.accumulate(np.where(band_hole, w, columns)[:, ::-1], axis=1)[:, ::-1][ys, xs]
@@ -187,6 +191,9 @@ class _Grain:
         """count x 3 float32."""
         if self.spread is None:
             self.spread = _detail_spread(self.image, self.hole)
+        if not self.spread.any():
+            # no grain anywhere in this fill, so the stream's position no longer matters
+            return np.zeros((count, 3), np.float32)
         # one shared normal per pixel: real grain is mostly lightness, not independent per channel
         return self.rng.standard_normal(count, dtype=np.float32)[:, None] * self.spread[None, :]
 
