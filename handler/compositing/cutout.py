@@ -34,8 +34,16 @@ def cut_out(product: np.ndarray, mode: str) -> tuple[np.ndarray, str]:
     else:
         rgb, alpha = grabcut_cutout(product[..., :3])
         method = "grabcut"
-    rgba = np.dstack([rgb, alpha * 255.0])
-    return np.clip(rgba + 0.5, 0, 255).astype(np.uint8), method
+    return _to_rgba_u8(rgb, alpha), method
+
+
+def _to_rgba_u8(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """float32 colours 0..255 (overwritten) and alpha 0..1 -> hxwx4 uint8, rounded."""
+    rgba = np.empty(alpha.shape + (4,), np.uint8)
+    rgb += 0.5
+    rgba[..., :3] = np.clip(rgb, 0, 255, out=rgb)
+    rgba[..., 3] = np.clip(alpha * 255.0 + 0.5, 0, 255)
+    return rgba
 
 
 def has_real_transparency(alpha: np.ndarray) -> bool:
@@ -61,7 +69,8 @@ def border_is_plain(border: np.ndarray) -> bool:
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
     """uint8 or 0..255 float RGB -> float32 CIE Lab (L 0..100)."""
-    return cv2.cvtColor(np.multiply(rgb, 1 / 255.0, dtype=np.float32), cv2.COLOR_RGB2Lab)
+    scaled = np.multiply(rgb, 1 / 255.0, dtype=np.float32)
+    return cv2.cvtColor(scaled, cv2.COLOR_RGB2Lab, dst=scaled)
 
 
 def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
@@ -74,9 +83,9 @@ def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
     nearby product body, which removes the halo of the old background.
     """
     lab = to_lab(rgb)
-    background_lab = to_lab(background_rgb.reshape(1, 1, 3).astype(np.float32)).reshape(3)
-    distance = np.linalg.norm(lab - background_lab, axis=2)
-    near = (distance < UNIFORM_BORDER_LAB).astype(np.uint8)
+    lab -= to_lab(background_rgb.reshape(1, 1, 3).astype(np.float32)).reshape(3)
+    near = (np.sqrt(np.square(lab, out=lab).sum(axis=2)) < UNIFORM_BORDER_LAB).astype(np.uint8)
+    del lab
     count, labels = cv2.connectedComponents(near, connectivity=4)
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     is_background = np.isin(labels, edge_labels[edge_labels > 0])
@@ -134,9 +143,10 @@ def _spread_colours(rgb: np.ndarray, weight: np.ndarray, size: int, where: np.nd
     """rgb (HxWx3 float32) with the `where` pixels (HxW bool) replaced by their weighted local
     mean colour (box of `size` px), except those whose box holds a total weight of at most
     min_weight: those keep their colour. weight: HxW."""
-    w = weight.astype(np.float32)
+    w = np.asarray(weight, np.float32)
     total = cv2.blur(w, (size, size))
-    sums = cv2.blur(rgb * w[..., None], (size, size))
+    sums = rgb * w[..., None]
+    cv2.blur(sums, (size, size), dst=sums)
     where = where & (total > min_weight)
     out = rgb.copy()
     out[where] = sums[where] / total[where][:, None]
