@@ -20,7 +20,7 @@ from .placement import Box, Resampling, render_alpha, render_colours, resampling
 BAND_ROWS = 128             # window rows per band
 BLEED_RADIUS = 3            # px: bleed_colours' reach
 GRADING_SAMPLE_PX = 250_000  # the product's colour statistics come from about this many opaque pixels
-SAMPLE_ROWS = 32            # rows per sampled strip when they come from fewer
+SAMPLE_ROWS = 32            # rows per strip when statistics come from every k-th strip
 FULLY_COVERED = 254.5 / 255  # feathered alpha that rounds to the product alone
 
 Part = tuple[tuple[int, int], tuple[int, int]]   # ([first, stop) rows, [first, stop) columns) of the window
@@ -161,5 +161,6 @@ def _region(part: Part) -> tuple[slice, slice]:
     return slice(first, stop), slice(left, right)
 
 
-def _with_halo(rows: tuple[int, int], halo: int, height: int) -> tuple[int, int]:
-    return max(0, rows[0] - halo), min(height, rows[1] + halo)
+def _with_halo(span: tuple[int, int], halo: int, length: int) -> tuple[int, int]:
+    """[first, stop) widened by `halo` on both sides, within 0..length."""
+    return max(0, span[0] - halo), min(length, span[1] + halo)
