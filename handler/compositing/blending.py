@@ -71,7 +71,8 @@ def seamless_clone(background: np.ndarray, pasted: np.ndarray, footprint: np.nda
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (background, pasted)]
     # a small pixel touching the footprint is part of it, so the membrane reaches its edge
-    small_footprint = cv2.resize(footprint.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA) > 0
+    small_footprint = cv2.resize(footprint.astype(np.uint8) * np.uint8(255), size,
+                                 interpolation=cv2.INTER_AREA) > 0
     correction = _poisson_clone(*small, small_footprint).astype(np.float32) - small[1]
     correction = _extended_outward(correction, small_footprint)
     out = pasted.copy()
@@ -114,8 +115,8 @@ def _upsampled_rows(small: np.ndarray, size: tuple[int, int], rows: tuple[int, i
     sx, sy = small.shape[1] / size[0], small.shape[0] / size[1]
     # dst pixel centre (x + 0.5) / scale maps to src pixel centre; invert for warpAffine's dst->src
     matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (rows[0] + 0.5) * sy - 0.5]])
-    return cv2.warpAffine(small, matrix, (size[0], rows[1] - rows[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(small, matrix, (size[0], rows[1] - rows[0]),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def lighting_gap(product_l: float, surroundings_l: float) -> float:

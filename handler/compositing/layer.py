@@ -101,8 +101,9 @@ def opaque_colours(layer: ProductLayer) -> np.ndarray:
     """
     opaque = layer.coverage >= OPAQUE
     step = max(1, int(np.count_nonzero(opaque)) // GRADING_SAMPLE_PX)
-    strips = [(first, min(first + SAMPLE_ROWS, opaque.shape[0]))
-              for first in range(0, opaque.shape[0], SAMPLE_ROWS * step)] if step > 1 else bands(opaque.shape[0])
+    height = opaque.shape[0]
+    strips = bands(height) if step == 1 else [(first, min(first + SAMPLE_ROWS, height))
+                                               for first in range(0, height, SAMPLE_ROWS * step)]
     picked = []
     for rows in strips:
         strip = opaque[rows[0]:rows[1]]
