@@ -100,3 +100,12 @@ def test_large_png_is_reduced_to_max_side_with_its_colours(client):
     pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(preview))).convert("RGB")).astype(int)
     assert np.abs(pixels[800, 1200] - (20, 60, 220)).max() < 12
     assert np.abs(pixels[10, 600] - (200, 30, 40)).max() < 12
+
+
+def test_a_stored_product_keeps_every_pixel_and_its_alpha(client, upload, product_pixels, scene_pixels):
+    from handler.runtime import get_runtime
+    from handler.uploads import load_image
+
+    token = upload(product_pixels, "product")["image_id"]
+    stored = load_image(get_runtime(), token, kind="product", field="product_id")
+    assert np.array_equal(stored.pixels, product_pixels)
