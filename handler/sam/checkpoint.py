@@ -20,10 +20,11 @@ class CheckpointError(ModelLoadError):
 def load_mobile_sam(path: Path, *, optimise: bool = True) -> MobileSam:
     """Build a MobileSam in eval mode, without gradients, with the weights of `path`.
 
-    optimise=True folds BatchNorm and switches the image encoder to the lean execution of
-    encoder_lean.py (same math, faster, far smaller peak memory); optimise=False keeps the
-    literal reference computation. Raises CheckpointError when the file is missing,
-    unreadable, not a state dict, or does not match the model's keys and shapes.
+    optimise=True folds BatchNorm and switches the image encoder and mask decoder to the lean
+    execution of encoder_lean.py and decoder_lean.py (same math, faster, far smaller peak
+    memory); optimise=False keeps the literal reference computation. Raises CheckpointError
+    when the file is missing, unreadable, not a state dict, or does not match the model's
+    keys and shapes.
     """
     state = _read_state_dict(Path(path))
     with torch.device("meta"):
@@ -32,9 +33,13 @@ def load_mobile_sam(path: Path, *, optimise: bool = True) -> MobileSam:
     model.load_state_dict(state, strict=True, assign=True)
     model.prepare()
     if optimise:
+        from .decoder_lean import LeanMaskDecoder
         from .encoder_lean import LeanImageEncoder
 
         model.image_encoder = LeanImageEncoder(model.image_encoder)
+        model.mask_decoder = LeanMaskDecoder(model.mask_decoder)
+        # Channels-last is the decoder's row-major token layout: read without a copy.
+        model.image_pe = model.image_pe.contiguous(memory_format=torch.channels_last)
     return model
 
 

@@ -161,12 +161,12 @@ class LeanImageEncoder(nn.Module):
         return x
 
     def _neck(self, x: torch.Tensor) -> torch.Tensor:
-        """NHWC (1, 64, 64, 320) -> (1, 256, 64, 64) contiguous NCHW."""
+        """NHWC (1, 64, 64, 320) -> (1, 256, 64, 64) channels-last (the lean decoder's token layout)."""
         conv_a, norm_a, conv_b, norm_b = self.neck
         y = conv_a(x.permute(0, 3, 1, 2))
         y = _layer_norm_channels(norm_a, y)
         y = conv_b(y)
-        return _layer_norm_channels(norm_b, y).contiguous()
+        return _layer_norm_channels(norm_b, y)
 
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ single-mask output, 1..3 the multimask outputs.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -66,3 +68,10 @@ class MaskDecoder(nn.Module):
         masks = (hyper @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
         iou = self.iou_prediction_head(tokens_out[:, 0])
         return masks, iou
+
+    def predict(self, image_embedding: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
+                dense: torch.Tensor, choose: Callable[[torch.Tensor], list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masks (B, C, 256, 256) and IoUs (B, C) at the indices `choose` picks from all 4 IoUs (B, 4)."""
+        masks, iou = self(image_embedding, image_pe, sparse, dense)
+        chosen = choose(iou)
+        return masks[:, chosen], iou[:, chosen]

@@ -96,6 +96,20 @@ class SamPredictor:
 
         box: XYXY (4,) original pixels; points: (N, 2) xy original pixels; labels: (N,) 1 / 0.
         """
+        return self._decode(embedding, box, points, labels, multimask, best_only=False)
+
+    def predict(self, embedding: ImageEmbedding, box: np.ndarray | None = None,
+                points: np.ndarray | None = None, labels: np.ndarray | None = None) -> MaskPrediction:
+        """Mask of the object prompted by a box (single-mask output, points optional) or by points
+        alone (multimask output, the one with the highest predicted IoU)."""
+        low_res, iou = self._decode(embedding, box, points, labels, multimask=box is None, best_only=True)
+        with torch.inference_mode():
+            logits = upscale_logits(low_res[None], embedding.input_size, embedding.original_size)
+        return MaskPrediction(mask=(logits[0, 0] > 0).numpy(), score=float(iou[0]),
+                              low_res_logits=low_res[0].numpy().copy())
+
+    def _decode(self, embedding: ImageEmbedding, box: np.ndarray | None, points: np.ndarray | None,
+                labels: np.ndarray | None, multimask: bool, best_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if box is None and points is None:
             raise ValueError("a prompt needs a box or points")
         if points is not None and (labels is None or len(labels) != len(points)):
@@ -107,17 +121,5 @@ class SamPredictor:
             points_t = to_input_frame(np.reshape(points, (-1, 2)), *frame).unsqueeze(0)
             labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64).view(1, -1)
         with torch.inference_mode():
-            low_res, iou = self.model.decode(embedding.embedding, points_t, labels_t, box_t, multimask)
+            low_res, iou = self.model.decode(embedding.embedding, points_t, labels_t, box_t, multimask, best_only)
         return low_res[0], iou[0]
-
-    def predict(self, embedding: ImageEmbedding, box: np.ndarray | None = None,
-                points: np.ndarray | None = None, labels: np.ndarray | None = None) -> MaskPrediction:
-        """Mask of the object prompted by a box (single-mask output, points optional) or by points
-        alone (multimask output, the one with the highest predicted IoU)."""
-        multimask = box is None
-        low_res, iou = self.predict_logits(embedding, box, points, labels, multimask)
-        best = int(torch.argmax(iou))
-        with torch.inference_mode():
-            logits = upscale_logits(low_res[best][None, None], embedding.input_size, embedding.original_size)
-        return MaskPrediction(mask=(logits[0, 0] > 0).numpy(), score=float(iou[best]),
-                              low_res_logits=low_res[best].numpy().copy())
