@@ -1,7 +1,10 @@
 """Loading MobileSAM checkpoints: exact keys/shapes, fp16 and fp32, clear errors."""
 from __future__ import annotations
 
+import ctypes
 import json
+import mmap
+import os
 import pickle
 from pathlib import Path
 
@@ -119,3 +122,46 @@ def test_wrong_shapes_are_named_in_the_error(weights_fp16, save):
     weights = dict(weights_fp16, **{"mask_decoder.iou_token.weight": torch.zeros(2, 256)})
     with pytest.raises(CheckpointError, match=r"wrong shape \(mask_decoder\.iou_token\.weight \[2, 256\]"):
         load_mobile_sam(save(weights))
+
+
+def _cached_pages(path: Path) -> int:
+    """Pages of `path` resident in the page cache (mincore over a fresh read-only mapping)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 0)
+        resident = (ctypes.c_ubyte * -(-size // mmap.PAGESIZE))()
+        libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), resident)
+        libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+    return sum(page & 1 for page in resident)
+
+
+@pytest.fixture
+def fp32_checkpoint(weights_fp16, save) -> Path:
+    return save({k: v.float() for k, v in weights_fp16.items()})
+
+
+@needs_golden
+@pytest.mark.parametrize("optimise", [False, True])
+def test_no_mapping_of_the_checkpoint_survives_loading(fp32_checkpoint, optimise):
+    model = load_mobile_sam(fp32_checkpoint, optimise=optimise)
+    maps = Path("/proc/self/maps").read_text()
+    assert model is not None and str(fp32_checkpoint) not in maps
+
+
+@needs_golden
+def test_loading_leaves_the_checkpoint_out_of_the_page_cache(fp32_checkpoint, tmp_path):
+    control = tmp_path / "control.bin"
+    control.write_bytes(fp32_checkpoint.read_bytes())
+    fd = os.open(control, os.O_RDONLY)
+    os.fdatasync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    if _cached_pages(control):
+        pytest.skip("this file system keeps files in memory (tmpfs?): nothing can be dropped")
+    fp32_checkpoint.read_bytes()
+    assert _cached_pages(fp32_checkpoint) > 0
+    load_mobile_sam(fp32_checkpoint)
+    assert _cached_pages(fp32_checkpoint) == 0
