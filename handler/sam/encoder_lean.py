@@ -4,14 +4,18 @@ What differs from image_encoder.TinyViT (all numerically equivalent within float
 - BatchNorm is folded into the preceding convolutions; conv weights are channels-last.
 - The input is normalised and padded strip by strip from the resized uint8 image, so the
   (1, 3, 1024, 1024) float input never exists either.
-- The 256x256 stage (patch_embed, layers.0 MBConv blocks and its PatchMerging) runs in
-  horizontal strips of output rows, each computed from the input rows it needs (a one-row
-  halo per 3x3 conv), so no 256x256x256 (or 512x512x32) tensor ever exists.
-- Token stages keep tokens as an NHWC map (1, H, W, C), which is the row-major (1, L, C)
-  token layout; windowed attention runs one band of window rows at a time through
-  F.scaled_dot_product_attention with a precomputed (heads, N, N) bias table as attn_mask,
-  and MLPs run over chunks of tokens, updating the residual in place.
+- patch_embed, layers.0 and layers.1 run as one pipeline of row streams (_RowStream): each
+  step computes a strip of its output rows from the rows it needs of the step before (a
+  one-row halo per 3x3 conv, whole bands of windows for attention), which that step
+  computes on demand. Only a few strips of their maps exist at any time, never the whole
+  256x256x64 or 128x128x128 maps (16 MB and 8 MB), let alone the 256x256x256 expansions.
+- Later token stages keep tokens as an NHWC map (1, H, W, C), which is the row-major
+  (1, L, C) token layout, and update it in place: attention band by band, the local conv
+  strip by strip, MLPs over chunks of tokens.
+- Windowed attention runs one band of window rows at a time through
+  F.scaled_dot_product_attention with a precomputed (heads, N, N) bias table as attn_mask.
 GELU is the exact (erf) GELU throughout, applied in place where the input is a temporary.
+The embedding is returned channels-last (the lean decoder's token layout).
 """
 from __future__ import annotations
 
@@ -24,11 +28,12 @@ from torch import nn
 from .image_encoder import INPUT_SIZE, ConvBN, TinyViT, _record, normalise_rows
 
 CHANNELS_LAST = torch.channels_last
-# Output rows per strip in the 256x256 stage and tokens per MLP chunk: small enough to keep
-# temporaries to a few MB (cache-friendly), large enough to amortise per-call overhead.
-STRIP_ROWS = 16
-MLP_CHUNK_BYTES = 4 << 20
-ATTENTION_CHUNK_TOKENS = 1024
+# Rows per strip, bytes of MLP hidden activations per chunk, tokens per attention band:
+# small enough to keep temporaries at 1-3 MB (cache-friendly, and few large blocks for
+# glibc to scatter over the heap), large enough to amortise per-call overhead.
+STRIP_ROWS = 8
+MLP_CHUNK_BYTES = 1 << 20
+ATTENTION_CHUNK_TOKENS = 512
 
 
 def _gelu_(x: torch.Tensor) -> torch.Tensor:
@@ -88,77 +93,66 @@ class LeanImageEncoder(nn.Module):
 
     def _encode(self, input_rows: Callable[[int, int], torch.Tensor],
                 stages: dict[str, torch.Tensor] | None) -> torch.Tensor:
-        x = self._patch_embed(input_rows)
-        _record(stages, "patch_embed", x)
-        for block in self.layers[0].blocks:
-            self._mbconv_(block, x)
-        x = self._merge(self.layers[0].downsample, x, STRIP_ROWS)
-        _record(stages, "layers.0", _tokens(x))
-        for i, (layer, biases) in enumerate(zip(self.layers[1:], self.bias_tables), start=1):
+        x = self._streamed_stages(input_rows, stages)
+        for i, (layer, biases) in enumerate(zip(self.layers[2:], self.bias_tables[1:]), start=2):
             for block, bias in zip(layer.blocks, biases):
-                x = self._tinyvit_block(block, bias, x)
+                self._tinyvit_block_(block, bias, x)
             if layer.downsample is not None:
-                x = self._merge(layer.downsample, x.permute(0, 3, 1, 2), STRIP_ROWS)
+                x = _merge(layer.downsample, _nhwc_rows(x), x.shape[1], x.shape[2])
             _record(stages, f"layers.{i}", _tokens(x))
         x = self._neck(x)
         _record(stages, "neck", x)
         return x
 
-    def _patch_embed(self, input_rows: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
-        """Input rows [lo, hi) as channels-last (1, 3, hi - lo, 1024) -> (1, 64, 256, 256) channels-last."""
+    def _streamed_stages(self, input_rows: Callable[[int, int], torch.Tensor],
+                         stages: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """patch_embed, layers.0 and layers.1 as one pipeline of row streams -> NHWC (1, 64, 64, 160).
+
+        Every step of these stages only looks at nearby rows, so none of their maps (256x256x64,
+        128x128x128) ever exists whole, only a few strips of each.
+        """
+        side = INPUT_SIZE // 4
+        merge_0, layer_1 = self.layers[0].downsample, self.layers[1]
+        patch_record = merge_record = None
+        if stages is not None:
+            patch_record = torch.empty(1, self.patch_embed.seq[2].out_channels, side, side,
+                                       memory_format=CHANNELS_LAST)
+            merge_record = torch.empty(1, merge_0.conv3.out_channels, side // 2, side // 2,
+                                       memory_format=CHANNELS_LAST)
+        rows = _RowStream(self._patch_embed_rows(input_rows), side, record=patch_record)
+        for block in self.layers[0].blocks:
+            rows = _RowStream(_mbconv_rows(block, rows, side), side)
+        side //= 2
+        rows = _RowStream(_merge_rows(merge_0, rows.rows, side * 2), side, record=merge_record)
+        for block, bias in zip(layer_1.blocks, self.bias_tables[0]):
+            rows = _RowStream(_attention_rows(block.attn, bias, block.window, rows), side, align=block.window)
+            rows = _RowStream(_local_conv_mlp_rows(block, rows, side), side)
+        x = _merge(layer_1.downsample, rows.rows, side, side)
+        if stages is not None:
+            stages["patch_embed"] = patch_record
+            stages["layers.0"] = _tokens(merge_record.permute(0, 2, 3, 1))
+            stages["layers.1"] = _tokens(x).clone()
+        return x
+
+    def _patch_embed_rows(self, input_rows: Callable[[int, int], torch.Tensor]) -> Callable[[int, int], torch.Tensor]:
+        """Rows [o0, o1) of the (1, 64, 256, 256) patch_embed output (channels-last) from input rows [lo, hi)
+        given as channels-last (1, 3, hi - lo, 1024)."""
         conv_a, conv_b = self.patch_embed.seq[0], self.patch_embed.seq[2]
-        mid_rows, out_side = INPUT_SIZE // 2, INPUT_SIZE // 4
-        out = torch.empty(1, conv_b.out_channels, out_side, out_side).contiguous(memory_format=CHANNELS_LAST)
-        for o0 in range(0, out_side, STRIP_ROWS):
-            o1 = min(o0 + STRIP_ROWS, out_side)
+        mid_rows = INPUT_SIZE // 2
+
+        def rows(o0: int, o1: int) -> torch.Tensor:
             m0, m1, skip = _input_rows(2, o0, o1, mid_rows)
             lo, hi, mid_skip = _input_rows(2, m0, m1, INPUT_SIZE)
             mid = _gelu_(conv_a(input_rows(lo, hi))[:, :, mid_skip:mid_skip + m1 - m0])
-            out[:, :, o0:o1] = conv_b(mid)[:, :, skip:skip + o1 - o0]
-        return out
+            return conv_b(mid)[:, :, skip:skip + o1 - o0]
+        return rows
 
     @staticmethod
-    def _mbconv_(block: nn.Module, x: torch.Tensor) -> None:
-        """One MBConv block on a channels-last (1, C, H, W) map, in place, strip by strip.
-
-        A strip's result is written back only after the next strip has been computed, because
-        that one still reads the last original row of this strip (its halo).
-        """
-        rows = x.shape[2]
-        pending: tuple[int, torch.Tensor] | None = None
-        for o0 in range(0, rows, STRIP_ROWS):
-            o1 = min(o0 + STRIP_ROWS, rows)
-            lo, hi, skip = _input_rows(1, o0, o1, rows)
-            y = _gelu_(block.conv1(x[:, :, lo:hi]))
-            y = _gelu_(block.conv2(y)[:, :, skip:skip + o1 - o0])
-            y = block.conv3(y)
-            y += x[:, :, o0:o1]
-            _gelu_(y)
-            if pending is not None:
-                x[:, :, pending[0]:o0] = pending[1]
-            pending = (o0, y)
-        x[:, :, pending[0]:] = pending[1]
-
-    @staticmethod
-    def _merge(merge: nn.Module, x: torch.Tensor, strip_rows: int) -> torch.Tensor:
-        """PatchMerging of a (1, C, H, W) map -> NHWC (1, H', W', C') tokens, strip by strip."""
-        stride = merge.conv2.stride[0]
-        rows, out_rows = x.shape[2], x.shape[2] // stride
-        out = x.new_empty(1, out_rows, x.shape[3] // stride, merge.conv3.out_channels)
-        for o0 in range(0, out_rows, strip_rows):
-            o1 = min(o0 + strip_rows, out_rows)
-            lo, hi, skip = _input_rows(stride, o0, o1, rows)
-            y = _gelu_(merge.conv1(x[:, :, lo:hi]))
-            y = _gelu_(merge.conv2(y)[:, :, skip:skip + o1 - o0])
-            out[:, o0:o1] = merge.conv3(y).permute(0, 2, 3, 1)
-        return out
-
-    def _tinyvit_block(self, block: nn.Module, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """NHWC (1, H, W, C) -> NHWC: windowed attention + residual, local conv, MLP + residual."""
-        x = _windowed_attention(block.attn, bias, block.window, x)
-        x = block.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).contiguous()
+    def _tinyvit_block_(block: nn.Module, bias: torch.Tensor, x: torch.Tensor) -> None:
+        """On an NHWC (1, H, W, C) map, in place: windowed attention + residual, local conv, MLP + residual."""
+        _windowed_attention_(block.attn, bias, block.window, x)
+        _conv3x3_(block.local_conv, x.permute(0, 3, 1, 2))
         _mlp_residual_(block.mlp, x.view(-1, x.shape[-1]))
-        return x
 
     def _neck(self, x: torch.Tensor) -> torch.Tensor:
         """NHWC (1, 64, 64, 320) -> (1, 256, 64, 64) channels-last (the lean decoder's token layout)."""
@@ -174,18 +168,133 @@ def _tokens(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(1, -1, x.shape[-1])
 
 
+class _RowStream:
+    """Rows of a channels-last (1, C, H, W) map, computed strip by strip when first asked for.
+
+    Callers ask for row ranges [lo, hi) whose lo and hi never decrease; rows below the last
+    lo are dropped, so only about a strip and its halo are ever held. Rows are computed in
+    runs that start and end at multiples of `align` (or at the last row). `record`, if given,
+    receives every computed row (for stage checks).
+    """
+
+    def __init__(self, compute: Callable[[int, int], torch.Tensor], height: int, *, align: int = 1,
+                 record: torch.Tensor | None = None) -> None:
+        self._compute, self._height, self._align, self._record = compute, height, align, record
+        self._held: torch.Tensor | None = None
+        self._lo = 0
+
+    def rows(self, lo: int, hi: int) -> torch.Tensor:
+        held_hi = self._lo + (0 if self._held is None else self._held.shape[2])
+        parts = [] if self._held is None or lo >= held_hi else [self._held[:, :, lo - self._lo:]]
+        # Computed a strip at a time (however many rows are asked for), so that the wide
+        # temporaries inside `compute` stay strip-sized.
+        while held_hi < hi:
+            top = min(-(-(held_hi + STRIP_ROWS) // self._align) * self._align, self._height)
+            fresh = self._compute(held_hi, top)
+            if self._record is not None:
+                self._record[:, :, held_hi:top] = fresh
+            parts.append(fresh)
+            held_hi = top
+        self._held = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+        self._lo = lo
+        return self._held[:, :, :hi - lo]
+
+
+def _mbconv_rows(block: nn.Module, source: _RowStream, height: int) -> Callable[[int, int], torch.Tensor]:
+    """Rows [o0, o1) of MBConv `block` applied to the map that `source` streams (a one-row halo)."""
+    def rows(o0: int, o1: int) -> torch.Tensor:
+        lo, hi, skip = _input_rows(1, o0, o1, height)
+        x = source.rows(lo, hi)
+        y = _gelu_(block.conv1(x))
+        y = _gelu_(block.conv2(y)[:, :, skip:skip + o1 - o0])
+        y = block.conv3(y)
+        y += x[:, :, skip:skip + o1 - o0]
+        return _gelu_(y)
+    return rows
+
+
+def _nhwc_rows(x: torch.Tensor) -> Callable[[int, int], torch.Tensor]:
+    """Rows [lo, hi) of an NHWC map as a channels-last (1, C, hi - lo, W) view."""
+    return lambda lo, hi: x[:, lo:hi].permute(0, 3, 1, 2)
+
+
+def _merge_rows(merge: nn.Module, rows: Callable[[int, int], torch.Tensor],
+                height: int) -> Callable[[int, int], torch.Tensor]:
+    """Output rows [o0, o1) of PatchMerging, channels-last (1, C', o1 - o0, W'), of the (1, C, height, W)
+    map given by `rows(lo, hi)`."""
+    stride = merge.conv2.stride[0]
+
+    def out_rows(o0: int, o1: int) -> torch.Tensor:
+        lo, hi, skip = _input_rows(stride, o0, o1, height)
+        y = _gelu_(merge.conv1(rows(lo, hi)))
+        y = _gelu_(merge.conv2(y)[:, :, skip:skip + o1 - o0])
+        return merge.conv3(y)
+    return out_rows
+
+
+def _merge(merge: nn.Module, rows: Callable[[int, int], torch.Tensor], height: int, width: int) -> torch.Tensor:
+    """PatchMerging of a (1, C, height, width) map given by `rows(lo, hi)` -> NHWC (1, H', W', C') tokens."""
+    stride = merge.conv2.stride[0]
+    out_rows, strip = height // stride, max(1, STRIP_ROWS // stride)
+    out = torch.empty(1, out_rows, width // stride, merge.conv3.out_channels)
+    compute = _merge_rows(merge, rows, height)
+    for o0 in range(0, out_rows, strip):
+        o1 = min(o0 + strip, out_rows)
+        out[:, o0:o1] = compute(o0, o1).permute(0, 2, 3, 1)
+    return out
+
+
+def _attention_rows(attn: nn.Module, bias: torch.Tensor, window: int,
+                    source: _RowStream) -> Callable[[int, int], torch.Tensor]:
+    """Rows [o0, o1) (whole bands of windows: o0, o1 multiples of `window` or the last row) of
+    x + windowed attention(x), x the map `source` streams."""
+    def rows(o0: int, o1: int) -> torch.Tensor:
+        x = source.rows(o0, o1).clone(memory_format=CHANNELS_LAST)
+        _windowed_attention_(attn, bias, window, x.permute(0, 2, 3, 1))
+        return x
+    return rows
+
+
+def _local_conv_mlp_rows(block: nn.Module, source: _RowStream, height: int) -> Callable[[int, int], torch.Tensor]:
+    """Rows [o0, o1) of y = local_conv(x); y + mlp(y), x the map `source` streams (a one-row halo)."""
+    def rows(o0: int, o1: int) -> torch.Tensor:
+        lo, hi, skip = _input_rows(1, o0, o1, height)
+        y = block.local_conv(source.rows(lo, hi))[:, :, skip:skip + o1 - o0]
+        _mlp_residual_(block.mlp, y.permute(0, 2, 3, 1).reshape(-1, y.shape[1]))
+        return y
+    return rows
+
+
+def _conv3x3_(conv: nn.Module, x: torch.Tensor) -> None:
+    """x = conv(x) for a 3x3, stride-1, padding-1 conv on a channels-last (1, C, H, W) map, in place.
+
+    A strip's result is written back only after the next strip has been computed, because
+    that one still reads the last original row of this strip (its halo).
+    """
+    rows = x.shape[2]
+    pending: tuple[int, torch.Tensor] | None = None
+    for o0 in range(0, rows, STRIP_ROWS):
+        o1 = min(o0 + STRIP_ROWS, rows)
+        lo, hi, skip = _input_rows(1, o0, o1, rows)
+        y = conv(x[:, :, lo:hi])[:, :, skip:skip + o1 - o0]
+        if pending is not None:
+            x[:, :, pending[0]:o0] = pending[1]
+        pending = (o0, y)
+    x[:, :, pending[0]:] = pending[1]
+
+
 def _layer_norm_channels(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """LayerNorm2d on a channels-last NCHW map, computed on its NHWC view; returns channels-last NCHW."""
     nhwc = x.permute(0, 2, 3, 1)
     return F.layer_norm(nhwc, nhwc.shape[-1:], norm.weight, norm.bias, norm.eps).permute(0, 3, 1, 2)
 
 
-def _windowed_attention(attn: nn.Module, bias: torch.Tensor, window: int, x: torch.Tensor) -> torch.Tensor:
-    """x + attention over zero-padded w x w windows of the NHWC map x, a band of window rows at a time."""
+def _windowed_attention_(attn: nn.Module, bias: torch.Tensor, window: int, x: torch.Tensor) -> None:
+    """x += attention over zero-padded w x w windows of the NHWC map x, in place, a band of window rows
+    at a time (a band's windows read only the band's rows)."""
     _, rows, cols, c = x.shape
     win_cols = -(-cols // window)
     band_rows = window * max(1, ATTENTION_CHUNK_TOKENS // (win_cols * window * window))
-    out = torch.empty_like(x)
     for r0 in range(0, rows, band_rows):
         r1 = min(r0 + band_rows, rows)
         win_rows = -(-(r1 - r0) // window)
@@ -195,8 +304,7 @@ def _windowed_attention(attn: nn.Module, bias: torch.Tensor, window: int, x: tor
         attended = _attention(attn, bias, windows.reshape(-1, window * window, c))
         attended = attended.view(win_rows, win_cols, window, window, c).transpose(1, 2)
         attended = attended.reshape(win_rows * window, win_cols * window, c)[:r1 - r0, :cols]
-        torch.add(x[0, r0:r1], attended, out=out[0, r0:r1])
-    return out
+        x[0, r0:r1] += attended
 
 
 def _attention(attn: nn.Module, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
