@@ -100,7 +100,10 @@ class LeanImageEncoder(nn.Module):
             if layer.downsample is not None:
                 x = _merge(layer.downsample, _nhwc_rows(x), x.shape[1], x.shape[2])
             _record(stages, f"layers.{i}", _tokens(x))
-        x = self._neck(x)
+        # The neck's first (1x1) conv runs here, so that the 5 MB layers.3 map is freed before
+        # the rest of the neck allocates its maps.
+        x = self.neck[0](x.permute(0, 3, 1, 2))
+        x = self._neck_rest(x)
         _record(stages, "neck", x)
         return x
 
@@ -154,13 +157,13 @@ class LeanImageEncoder(nn.Module):
         _conv3x3_(block.local_conv, x.permute(0, 3, 1, 2))
         _mlp_residual_(block.mlp, x.view(-1, x.shape[-1]))
 
-    def _neck(self, x: torch.Tensor) -> torch.Tensor:
-        """NHWC (1, 64, 64, 320) -> (1, 256, 64, 64) channels-last (the lean decoder's token layout)."""
-        conv_a, norm_a, conv_b, norm_b = self.neck
-        y = conv_a(x.permute(0, 3, 1, 2))
-        y = _layer_norm_channels(norm_a, y)
-        y = conv_b(y)
-        return _layer_norm_channels(norm_b, y)
+    def _neck_rest(self, x: torch.Tensor) -> torch.Tensor:
+        """The neck after its first conv: channels-last (1, 256, 64, 64) -> the embedding, channels-last
+        (the lean decoder's token layout)."""
+        _, norm_a, conv_b, norm_b = self.neck
+        x = _layer_norm_channels(norm_a, x)
+        x = conv_b(x)
+        return _layer_norm_channels(norm_b, x)
 
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:
@@ -173,13 +176,14 @@ class _RowStream:
 
     Callers ask for row ranges [lo, hi) whose lo and hi never decrease; rows below the last
     lo are dropped, so only about a strip and its halo are ever held. Rows are computed in
-    runs that start and end at multiples of `align` (or at the last row). `record`, if given,
+    runs of about STRIP_ROWS that start and end at multiples of `align` (or at the last row). `record`, if given,
     receives every computed row (for stage checks).
     """
 
     def __init__(self, compute: Callable[[int, int], torch.Tensor], height: int, *, align: int = 1,
                  record: torch.Tensor | None = None) -> None:
-        self._compute, self._height, self._align, self._record = compute, height, align, record
+        self._compute, self._height, self._record = compute, height, record
+        self._step = align * max(1, STRIP_ROWS // align)
         self._held: torch.Tensor | None = None
         self._lo = 0
 
@@ -189,7 +193,7 @@ class _RowStream:
         # Computed a strip at a time (however many rows are asked for), so that the wide
         # temporaries inside `compute` stay strip-sized.
         while held_hi < hi:
-            top = min(-(-(held_hi + STRIP_ROWS) // self._align) * self._align, self._height)
+            top = min(held_hi + self._step, self._height)
             fresh = self._compute(held_hi, top)
             if self._record is not None:
                 self._record[:, :, held_hi:top] = fresh
