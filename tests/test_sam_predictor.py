@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from handler.sam.checkpoint import load_mobile_sam
-from handler.sam.predictor import ImageEmbedding, SamPredictor, input_size_for, to_input_frame
+from handler.sam.predictor import ImageEmbedding, SamPredictor, input_size_for, resize_longest_side, to_input_frame
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "mobilesam"
 GOLDEN = SHARED / "golden_vit_t.pt"
@@ -49,6 +50,14 @@ def test_input_size_scales_the_long_side_to_1024():
     assert input_size_for((960, 1280)) == (768, 1024)
     assert input_size_for((1000, 640)) == (1024, 655)
     assert input_size_for((100, 50)) == (1024, 512)
+
+
+@pytest.mark.parametrize("shape", [(960, 1280), (1000, 640), (2645, 203), (1375, 312), (333, 999), (100, 50)])
+def test_resize_equals_pillow_bilinear_on_the_rgb_image(shape):
+    image = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    newh, neww = input_size_for(shape)
+    expected = np.asarray(Image.fromarray(image).resize((neww, newh), Image.BILINEAR))
+    assert np.array_equal(resize_longest_side(image), expected)
 
 
 def test_prompt_coordinates_are_scaled_per_axis_into_the_1024_frame():
