@@ -104,6 +104,11 @@ class MemoryCgroup:
             mapped_file_bytes=int(stat.get("total_mapped_file", stat.get("mapped_file", 0))),
         )
 
+    def unreclaimable_bytes(self) -> int:
+        """Anonymous memory plus tmpfs (/dev/shm) pages: what the kernel cannot drop at the limit."""
+        stat = dict(line.split() for line in (self.path / "memory.stat").read_text().splitlines())
+        return int(stat.get("total_rss", 0)) + int(stat.get("total_shmem", 0))
+
     def reset_peak(self) -> None:
         self._write("memory.max_usage_in_bytes", 0)
 
@@ -112,3 +117,39 @@ class MemoryCgroup:
 
     def _write(self, name: str, value: int) -> None:
         (self.path / name).write_text(str(value))
+
+
+class PeakSampler:
+    """Samples a cgroup's unreclaimable memory in a thread; `peak` is the largest seen.
+
+    The kernel keeps only the peak of the whole usage (page cache included); this gives the
+    peak of the part that page-cache reclaim cannot give back.
+    """
+
+    def __init__(self, group: MemoryCgroup, interval_s: float = 0.01):
+        import threading
+
+        self._group = group
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.peak = 0
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def reset(self) -> None:
+        self.peak = 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self._group.unreclaimable_bytes())
+            except OSError:
+                pass
+            self._stop.wait(self._interval_s)
