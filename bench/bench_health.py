@@ -48,7 +48,10 @@ def measure(checkpoint: Path, work: Path) -> list[tuple]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    server = flow.start_server(flow.server_env(port, work / "store", checkpoint), work / "server.log")
+    # Worker recycling off: every health request counts towards MAX_REQUESTS, and a recycle
+    # (~0.8 s without a worker) is not what this measures.
+    env = flow.server_env(port, work / "store", checkpoint, MAX_REQUESTS="0")
+    server = flow.start_server(env, work / "server.log")
     try:
         flow.wait_for_health(url, server)
         idle = [_health_ms(url) for _ in range(IDLE_SAMPLES)]
