@@ -43,6 +43,7 @@ def _start_worker(worker) -> None:
     from .runtime import get_runtime
 
     get_runtime()
+    system.drop_library_page_cache()
 
 
 def main() -> None:

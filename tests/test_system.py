@@ -209,3 +209,17 @@ def test_disk_free_of_a_path_not_created_yet_is_its_parents(tmp_path):
     assert disk_free_bytes(tmp_path / "later" / "weights.pt") == pytest.approx(
         shutil.disk_usage(tmp_path).free, rel=0.01
     )
+
+
+def test_library_page_cache_drop_covers_the_bundled_shared_libraries(monkeypatch):
+    import cv2  # noqa: F401  (the modules must be imported for their files to be found)
+    import numpy  # noqa: F401
+
+    import handler.system as system
+
+    dropped = []
+    monkeypatch.setattr(system, "_drop_file_cache", dropped.append)
+    system.drop_library_page_cache(("cv2", "numpy"))
+    names = {path.parent.name for path in dropped}
+    assert {"cv2", "opencv_python_headless.libs", "numpy.libs"} <= names
+    assert all(".so" in path.name for path in dropped)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..config import Config
 from ..errors import ModelLoadError, ServiceUnavailable
+from ..system import drop_library_page_cache
 from .base import Segmenter
 from .grabcut import GrabCutSegmenter
 from .mobilesam import EmbeddingCache, MobileSamSegmenter
@@ -186,7 +187,9 @@ def load_predictor_from_checkpoint(config: Config, set_state: Callable[[ModelSta
     from ..sam.predictor import SamPredictor
 
     torch.set_num_threads(config.torch_threads)
-    return SamPredictor(load_mobile_sam(path))
+    predictor = SamPredictor(load_mobile_sam(path))
+    drop_library_page_cache()
+    return predictor
 
 
 def _log_download_progress() -> Callable[[int, int | None], None]:
