@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import logging
 import math
 import os
 import shutil
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 import psutil
+
+log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
@@ -51,6 +54,13 @@ class _MemoryFiles:
     limit: str
     usage: str
     inactive_stat: str
+    cache_stat: str
+    shmem_stat: str
+
+
+_V2_FILES = _MemoryFiles("cgroup_v2", "memory.max", "memory.current", "inactive_file", "file", "shmem")
+_V1_FILES = _MemoryFiles("cgroup_v1", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file",
+                         "total_cache", "total_shmem")
 
 
 @dataclass(frozen=True)
@@ -67,21 +77,39 @@ def memory_usage(cgroup_root: Path = CGROUP_ROOT, proc_self_cgroup: Path = PROC_
     If the cgroup's usage file cannot be read but its limit can, used falls back to this
     process's RSS (a lower bound of the cgroup's use).
     """
+    limited = _limited_memory_cgroup(cgroup_root, proc_self_cgroup)
+    if limited is None:
+        return _host_memory()
+    directory, files, limit = limited
+    return _memory(limit, _cgroup_used(directory, files), files.source)
+
+
+def charged_file_cache_bytes(cgroup_root: Path = CGROUP_ROOT,
+                             proc_self_cgroup: Path = PROC_SELF_CGROUP) -> int | None:
+    """Page cache of ordinary files (tmpfs excluded) that this container's memory limit is
+    charged for, or None when no memory limit applies."""
+    limited = _limited_memory_cgroup(cgroup_root, proc_self_cgroup)
+    if limited is None:
+        return None
+    directory, files, _ = limited
+    stat = _read_stat(directory / "memory.stat")
+    return max(0, stat.get(files.cache_stat, 0) - stat.get(files.shmem_stat, 0))
+
+
+def _limited_memory_cgroup(cgroup_root: Path, proc_self_cgroup: Path) -> tuple[Path, "_MemoryFiles", int] | None:
     lines = _read_cgroup_lines(proc_self_cgroup)
-    v2 = _MemoryFiles("cgroup_v2", "memory.max", "memory.current", "inactive_file")
-    v1 = _MemoryFiles("cgroup_v1", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
     for files, directories in (
-        (v2, _v2_directories(cgroup_root, lines)),
-        (v1, _v1_directories(cgroup_root, lines, "memory")),
+        (_V2_FILES, _v2_directories(cgroup_root, lines)),
+        (_V1_FILES, _v1_directories(cgroup_root, lines, "memory")),
     ):
         for directory in directories:
             limit = _read_int(directory / files.limit)
             if limit is None:
                 continue
             if limit >= NO_LIMIT_FROM or limit >= psutil.virtual_memory().total:
-                return _host_memory()
-            return _memory(limit, _cgroup_used(directory, files), files.source)
-    return _host_memory()
+                return None
+            return directory, files, limit
+    return None
 
 
 def cpu_quota(cgroup_root: Path = CGROUP_ROOT, proc_self_cgroup: Path = PROC_SELF_CGROUP) -> float | None:
@@ -245,19 +273,30 @@ def _malloc_trim():
 # Wheels bundle their own shared libraries in a sibling folder (auditwheel's "<dist>.libs").
 _BUNDLED_LIBRARIES = {"cv2": "opencv_python*.libs", "PIL": "pillow.libs"}
 LIBRARY_MODULES = ("cv2", "numpy", "PIL", "torch")
+CHARGED_CACHE_THRESHOLD = 64 * 1024 * 1024
 
 
-def drop_library_page_cache(modules: tuple[str, ...] = LIBRARY_MODULES) -> None:
-    """Ask the kernel to drop the page cache of the shared libraries of these (imported) modules.
+def drop_library_page_cache(modules: tuple[str, ...] = LIBRARY_MODULES,
+                            threshold_bytes: int = CHARGED_CACHE_THRESHOLD) -> bool:
+    """Drop the page cache of these (imported) modules' shared libraries when this container
+    pays for it; returns whether it did.
 
-    A container's memory cgroup is charged for every file page its processes read. Loading
-    OpenCV and torch reads well over 300 MB of shared objects, most of it readahead that is
-    never mapped; dropped, it no longer counts against the limit (pages still mapped are kept
-    by the kernel, so nothing in use is lost).
+    A memory cgroup is charged for the file pages its processes read first. In a fresh
+    container, importing OpenCV reads ~150 MB of shared objects and torch ~275 MB, most of it
+    readahead that is never mapped: dropped, it no longer counts against the limit (pages
+    still mapped are kept by the kernel). Where the libraries were read before by another
+    cgroup (a warm host), dropping would only make this one pay to read them again, so the
+    drop happens only when the container's own file cache is large.
     """
+    charged = charged_file_cache_bytes()
+    if charged is None or charged < threshold_bytes:
+        return False
     for folder in _library_folders(modules):
         for path in (*folder.glob("*.so*"), *folder.glob("*/*.so*")):
             _drop_file_cache(path)
+    log.info("dropped the page cache of shared libraries", extra={"fields": {
+        "charged_mb_before": round(charged / 2**20), "charged_mb_after": round((charged_file_cache_bytes() or 0) / 2**20)}})
+    return True
 
 
 def _library_folders(modules: tuple[str, ...]) -> list[Path]:

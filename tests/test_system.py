@@ -8,7 +8,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from handler.system import cpu_quota, disk_free_bytes, effective_cpu_count, memory_usage, process_rss_bytes
+from handler.system import (charged_file_cache_bytes, cpu_quota, disk_free_bytes, effective_cpu_count,
+                            memory_usage, process_rss_bytes)
 
 MiB = 1024**2
 V1_NO_LIMIT = "9223372036854771712"
@@ -211,7 +212,26 @@ def test_disk_free_of_a_path_not_created_yet_is_its_parents(tmp_path):
     )
 
 
-def test_library_page_cache_drop_covers_the_bundled_shared_libraries(monkeypatch):
+def test_charged_file_cache_excludes_shm_in_v1(tmp_path, root):
+    write_files(root / "memory/docker/abc123", {
+        "memory.limit_in_bytes": str(512 * MiB),
+        "memory.stat": f"total_cache {200 * MiB}\ntotal_shmem {30 * MiB}\ntotal_rss {100 * MiB}"})
+    assert charged_file_cache_bytes(root, proc_cgroup(tmp_path, V1_PROC)) == 170 * MiB
+
+
+def test_charged_file_cache_excludes_shm_in_v2(tmp_path, root):
+    write_files(root / "app.slice/drishya.scope", {
+        "memory.max": str(512 * MiB), "memory.stat": f"anon {100 * MiB}\nfile {90 * MiB}\nshmem {10 * MiB}"})
+    assert charged_file_cache_bytes(root, proc_cgroup(tmp_path, V2_PROC)) == 80 * MiB
+
+
+def test_no_memory_limit_means_no_charged_cache(tmp_path, root):
+    write_files(root / "memory/docker/abc123", {"memory.limit_in_bytes": V1_NO_LIMIT})
+    assert charged_file_cache_bytes(root, proc_cgroup(tmp_path, V1_PROC)) is None
+
+
+@pytest.fixture
+def dropped_files(monkeypatch):
     import cv2  # noqa: F401  (the modules must be imported for their files to be found)
     import numpy  # noqa: F401
 
@@ -219,7 +239,23 @@ def test_library_page_cache_drop_covers_the_bundled_shared_libraries(monkeypatch
 
     dropped = []
     monkeypatch.setattr(system, "_drop_file_cache", dropped.append)
-    system.drop_library_page_cache(("cv2", "numpy"))
-    names = {path.parent.name for path in dropped}
+    return dropped
+
+
+def test_library_page_cache_is_dropped_when_the_container_pays_for_it(monkeypatch, dropped_files):
+    import handler.system as system
+
+    monkeypatch.setattr(system, "charged_file_cache_bytes", lambda: 300 * MiB)
+    assert system.drop_library_page_cache(("cv2", "numpy")) is True
+    names = {path.parent.name for path in dropped_files}
     assert {"cv2", "opencv_python_headless.libs", "numpy.libs"} <= names
-    assert all(".so" in path.name for path in dropped)
+    assert all(".so" in path.name for path in dropped_files)
+
+
+@pytest.mark.parametrize("charged", [None, 10 * MiB])
+def test_library_page_cache_is_kept_when_someone_else_paid_for_it(monkeypatch, dropped_files, charged):
+    import handler.system as system
+
+    monkeypatch.setattr(system, "charged_file_cache_bytes", lambda: charged)
+    assert system.drop_library_page_cache(("cv2", "numpy")) is False
+    assert dropped_files == []
