@@ -293,7 +293,7 @@ def drop_library_page_cache(modules: tuple[str, ...] = LIBRARY_MODULES,
         return False
     for folder in _library_folders(modules):
         for path in (*folder.glob("*.so*"), *folder.glob("*/*.so*")):
-            _drop_file_cache(path)
+            drop_file_cache(path)
     log.info("dropped the page cache of shared libraries", extra={"fields": {
         "charged_mb_before": round(charged / 2**20), "charged_mb_after": round((charged_file_cache_bytes() or 0) / 2**20)}})
     return True
@@ -312,14 +312,20 @@ def _library_folders(modules: tuple[str, ...]) -> list[Path]:
     return folders
 
 
-def _drop_file_cache(path: Path) -> None:
+def drop_file_cache(path: Path) -> None:
+    """Ask the kernel to evict a file's pages from the page cache (best effort).
+
+    Pages still mapped by a process stay. Dirty pages (a file just written, e.g. downloaded)
+    would be skipped, so they are written back first (a no-op for a clean file).
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
+        os.fdatasync(fd)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    except OSError:
+    except (OSError, AttributeError):  # no fadvise on this platform or file system: nothing to do
         pass
     finally:
         os.close(fd)

@@ -9,10 +9,10 @@ import cv2
 import functions_framework
 import numpy as np
 import pytest
+from paths import GOLDEN, REPO
 from PIL import Image
 
 from handler.runtime import reset_runtime
-from paths import REPO
 
 PASSWORD = "correct horse battery staple"
 AUTH = {"X-App-Password": PASSWORD}
@@ -102,3 +102,14 @@ def mask_request_in_background(app, image_id: str):
         yield
     finally:
         worker.join(60)
+
+
+needs_golden = pytest.mark.skipif(not GOLDEN.is_file(), reason=f"golden data absent: {GOLDEN} not found")
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict:
+    """The reference outputs and random weights of ../shared/mobilesam/golden_vit_t.pt."""
+    import torch
+
+    return torch.load(GOLDEN, weights_only=True)

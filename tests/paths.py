@@ -4,3 +4,5 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 SHARED_MOBILESAM = REPO.parent / "shared" / "mobilesam"
+GOLDEN = SHARED_MOBILESAM / "golden_vit_t.pt"
+MANIFEST = SHARED_MOBILESAM / "state_dict_manifest.json"

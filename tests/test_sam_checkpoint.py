@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import needs_golden
+from paths import GOLDEN, MANIFEST
 
 from handler.sam.checkpoint import CheckpointError, load_mobile_sam
 from handler.sam.model import MobileSam
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "mobilesam"
-GOLDEN = SHARED / "golden_vit_t.pt"
-MANIFEST = SHARED / "state_dict_manifest.json"
-
-needs_golden = pytest.mark.skipif(not GOLDEN.is_file(), reason=f"golden data absent: {GOLDEN} not found")
 
 
 @pytest.fixture(scope="module")

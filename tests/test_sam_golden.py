@@ -9,22 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import needs_golden
 
 from handler.sam.checkpoint import load_mobile_sam
-from handler.sam.predictor import ImageEmbedding, SamPredictor, input_size_for, resize_longest_side
+from handler.sam.predictor import (
+    ImageEmbedding,
+    SamPredictor,
+    input_size_for,
+    resize_longest_side,
+)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "mobilesam"
-GOLDEN = SHARED / "golden_vit_t.pt"
 EMBEDDING_TOL = 1e-3
 LOGITS_TOL = 1e-4
 MASK_AGREEMENT = 0.999
 
-pytestmark = pytest.mark.skipif(not GOLDEN.is_file(), reason=f"golden data absent: {GOLDEN} not found")
-
-
-@pytest.fixture(scope="module")
-def golden() -> dict:
-    return torch.load(GOLDEN, weights_only=True)
+pytestmark = needs_golden
 
 
 @pytest.fixture(scope="module")

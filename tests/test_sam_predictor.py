@@ -3,25 +3,23 @@ from __future__ import annotations
 
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import needs_golden
 from PIL import Image
 
 from handler.sam.checkpoint import load_mobile_sam
-from handler.sam.predictor import ImageEmbedding, SamPredictor, input_size_for, resize_longest_side, to_input_frame
+from handler.sam.predictor import (
+    ImageEmbedding,
+    SamPredictor,
+    input_size_for,
+    resize_longest_side,
+    to_input_frame,
+)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "mobilesam"
-GOLDEN = SHARED / "golden_vit_t.pt"
-
-pytestmark = pytest.mark.skipif(not GOLDEN.is_file(), reason=f"golden data absent: {GOLDEN} not found")
-
-
-@pytest.fixture(scope="module")
-def golden() -> dict:
-    return torch.load(GOLDEN, weights_only=True)
+pytestmark = needs_golden
 
 
 @pytest.fixture(scope="module")

@@ -238,7 +238,7 @@ def dropped_files(monkeypatch):
     import handler.system as system
 
     dropped = []
-    monkeypatch.setattr(system, "_drop_file_cache", dropped.append)
+    monkeypatch.setattr(system, "drop_file_cache", dropped.append)
     return dropped
 
 

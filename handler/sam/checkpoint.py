@@ -1,7 +1,6 @@
 """Loading a MobileSAM vit_t checkpoint (a plain state dict, fp32 or fp16) into a MobileSam."""
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelLoadError
+from ..system import drop_file_cache
 from .model import MobileSam
 
 _EXAMPLES = 3
@@ -34,7 +34,7 @@ def load_mobile_sam(path: Path, *, optimise: bool = True) -> MobileSam:
     # The weights are copies by now and the memory-mapped state dict is gone (its mapping
     # released), so the file's pages can leave the page cache, which in a container is
     # charged to this process's memory cgroup (~40 MB).
-    _drop_from_page_cache(path)
+    drop_file_cache(path)
     model.prepare()
     if optimise:
         from .decoder_lean import LeanMaskDecoder
@@ -60,25 +60,6 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise CheckpointError(f"checkpoint is not a state dict of tensors (found {type(state).__name__})")
     return state
-
-
-def _drop_from_page_cache(path: Path) -> None:
-    """Ask the kernel to evict `path`'s pages from the page cache (best effort).
-
-    A freshly written (e.g. just downloaded) file still has dirty pages, which DONTNEED skips:
-    they are written back first (a no-op when the file is clean).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fdatasync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    except (OSError, AttributeError):  # no fadvise on this platform or file system: nothing to do
-        pass
-    finally:
-        os.close(fd)
 
 
 def _conformed(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
