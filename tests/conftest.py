@@ -113,3 +113,19 @@ def golden() -> dict:
     import torch
 
     return torch.load(GOLDEN, weights_only=True)
+
+
+@pytest.fixture(scope="session")
+def scene():
+    """A synthetic 1280x960 ad scene with an old product at a known mask (tests/scenes.py)."""
+    from scenes import make_scene
+
+    return make_scene()
+
+
+@pytest.fixture(scope="session")
+def jar():
+    """A replacement product with known alpha (tests/scenes.py)."""
+    from scenes import jar_rgba
+
+    return jar_rgba()

@@ -9,17 +9,7 @@ import pytest
 from handler.compositing import (CompositeSettings, CompositingError, SettingsError, mask_preview,
                                  replace_product)
 from handler.compositing.preview import OUTLINE_RGB
-from tests.scenes import jar_rgba, make_scene, opaque_product_on_plain
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return make_scene()
-
-
-@pytest.fixture(scope="module")
-def jar():
-    return jar_rgba()
+from tests.scenes import jar_rgba, opaque_product_on_plain
 
 
 def mask_box(mask):

@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 
 from handler.compositing import CompositeSettings, replace_product
-from tests.scenes import PLAIN_BACKGROUND_RGB, jar_rgba, make_scene, opaque_product_on_plain
+from tests.scenes import PLAIN_BACKGROUND_RGB, opaque_product_on_plain
 
 OPAQUE = 128
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return make_scene()
-
-
-@pytest.fixture(scope="module")
-def jar():
-    return jar_rgba()
 
 
 def lab(rgb: np.ndarray) -> np.ndarray:
