@@ -287,11 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     except InvokeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except Exception as error:  # a download or file error: say it plainly, no traceback
-        if type(error).__name__ in ("DownloadError", "FileNotFoundError", "PermissionError"):
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        raise
+    except (OSError, RuntimeError) as error:  # a file or download problem (DownloadError): no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
