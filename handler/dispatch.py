@@ -111,9 +111,7 @@ def _run_action(runtime: Runtime, request, action: str, payload: Payload | None)
         return _health(runtime, request)
     if action not in _ACTIONS:
         raise NotFound(f"unknown action {action[:40]!r}: use upload, process, delete or health", code="unknown_action")
-    client = auth.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                                 trust_proxy=runtime.config.trust_proxy)
-    runtime.auth.require(auth.presented_secret(request.headers), client)
+    runtime.auth.require(auth.presented_secret(request.headers), _client(runtime, request))
     if payload is None:
         payload = read_payload(request, runtime.config.max_upload_bytes)
     with runtime.admission.job():
@@ -127,11 +125,14 @@ def _health(runtime: Runtime, request) -> Response:
     presented = auth.presented_secret(request.headers)
     report, status = health_report(runtime)
     if presented is not None and runtime.auth.configured:
-        client = auth.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                                     trust_proxy=runtime.config.trust_proxy)
-        runtime.auth.require(presented, client)
+        runtime.auth.require(presented, _client(runtime, request))
         report["authenticated"] = True
     return _json_response(report, status)
+
+
+def _client(runtime: Runtime, request) -> str:
+    return auth.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                               trust_proxy=runtime.config.trust_proxy)
 
 
 def _index() -> Response:
