@@ -9,7 +9,12 @@ import numpy as np
 
 FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
-TEXTURE_RADIUS = 8     # px: detail finer than this is mirrored into the hole
+TEXTURE_RADIUS = 8     # px: detail finer than this is copied into the hole
+CROSSFADE_PX = 12      # px: width over which texture copied from the left and right is mixed
+SEAM_REACH = 16        # px: how far into the hole the fill is lifted to meet its edge
+SEAM_RIM_PX = 1       # px: width of the hole's rim where that lift is measured
+SEAM_MEAN_RADIUS = 2   # px: the rim is lifted to the mean of the known pixels this near
+SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift (see _edge_lift)
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
 
@@ -33,10 +38,12 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     image: HxWx3 uint8 ROI; hole, covered: HxW bool. Pixels outside the hole are returned
     unchanged. Hole pixels that will be covered (hidden under the new product) get only the
     smooth fill; texture is spent on the visible ones.
-    The fill is interpolated at reduced resolution (light and colour change slowly),
-    upsampled, then given texture mirrored in from beside the hole in the same row, so it does
-    not read as a smooth patch; where there is nothing to mirror, grain of matching strength.
-    Texture is made a band of rows at a time, so a hole of any shape costs little memory.
+    The fill is interpolated at reduced resolution (light and colour change slowly) and
+    upsampled; near the hole's edge it is lifted to meet the real pixels, so no seam shows;
+    then it is given texture copied from the same row beside the hole, shifted by one
+    constant offset per side so the copy has no mirror lines where the hole changes width;
+    where there is nothing to copy, grain of matching strength.
+    Visible pixels are finished a band of rows at a time, so a hole of any shape costs little memory.
     """
     h, w = hole.shape
     factor = min(1.0, FILL_SIDE / max(h, w))
@@ -50,60 +57,118 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
     out = cv2.copyTo(smooth, hole.view(np.uint8), image.copy())
     grain = _Grain(image, hole)
+    shifts = _SourceShifts(hole)
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
         ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
         if ys.size == 0:
             continue
-        texture, mirrored = _mirrored_texture(image, hole, (first, stop), ys, xs)
-        if not mirrored.all():
-            texture[~mirrored] = grain.draw(int(np.count_nonzero(~mirrored)))
-        if not texture.any():
-            continue   # the smooth fill is already in place
+        texture, copied = _copied_texture(image, hole, (first, stop), ys, xs, shifts)
+        if not copied.all():
+            texture[~copied] = grain.draw(int(np.count_nonzero(~copied)))
+        texture += _edge_lift(image, hole, smooth, (first, stop), ys, xs)
         ys += first
         out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + texture, 0, 255).astype(np.uint8)
     return out
 
 
-def _mirrored_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
-                      ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs) of the
-    band of rows [first, stop) (ys counted from `first`), Nx3 float32.
+class _SourceShifts:
+    """Where texture for the hole is copied from: every hole pixel (y, x) looks at (y, x - left)
+    and (y, x + right), one offset per side for the whole hole, so the copied texture is a
+    plain translation and shows no seam where the hole's outline changes width.
 
-    Each pixel takes the detail of its mirror images across the nearest known pixel to its
-    left and to its right, blended by distance; mirroring keeps the texture continuous at the
-    hole's edge. The blur that separates detail ignores hole pixels, so the old product's
-    colour does not leak in. Returns (texture, valid) where valid is False if neither mirror
-    image lands on a known pixel.
+    The offsets reach just past the middle of the hole's column span (plus the crossfade),
+    but no further than the ROI has room for, so the left half draws from left of the hole
+    and the right half from right of it. `middle` is where the two sources are mixed evenly.
+    """
+
+    def __init__(self, hole: np.ndarray):
+        w = hole.shape[1]
+        columns = np.flatnonzero(hole.any(axis=0))
+        start, stop = (int(columns[0]), int(columns[-1]) + 1) if columns.size else (0, w)
+        wanted = (stop - start + 1) // 2 + CROSSFADE_PX + 1
+        self.left = max(1, min(wanted, start))
+        self.right = max(1, min(wanted, w - stop))
+        self.middle = (start + stop - 1) / 2.0
+
+
+def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
+                    ys: np.ndarray, xs: np.ndarray, shifts: _SourceShifts) -> tuple[np.ndarray, np.ndarray]:
+    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs) of the band
+    of rows [first, stop) (ys counted from `first`), Nx3 float32.
+
+    Each pixel takes the detail of its left and right source pixel (see _SourceShifts),
+    crossfaded over CROSSFADE_PX around the hole's middle; where only one source is a known
+    pixel it is used alone. Returns (texture, valid) where valid is False if neither is known.
     """
     w = hole.shape[1]
-    first, stop = rows
-    band_hole = hole[first:stop]
-    if band_hole.all():
-        return np.zeros((ys.size, 3), np.float32), np.zeros(ys.size, bool)
-    columns = np.broadcast_to(np.arange(w, dtype=np.int32), band_hole.shape)
-    left = np.maximum.accumulate(np.where(band_hole, -1, columns), axis=1)[ys, xs]
-    right = np.minimum.accumulate(np.where(band_hole, w, columns)[:, ::-1], axis=1)[:, ::-1][ys, xs]
-    mirrors = [2 * left - xs, 2 * right - xs]
-    usable = []
-    for mirror in mirrors:
-        inside = (mirror >= 0) & (mirror < w)
-        np.clip(mirror, 0, w - 1, out=mirror)
-        usable.append(inside & ~band_hole[ys, mirror])
-    left_ok, right_ok = usable
+    band_hole = hole[rows[0]:rows[1]]
+    sources = [xs - shifts.left, xs + shifts.right]
+    known = []
+    for source in sources:
+        inside = (source >= 0) & (source < w)
+        np.clip(source, 0, w - 1, out=source)
+        known.append(inside & ~band_hole[ys, source])
+    left_ok, right_ok = known
     texture = np.zeros((ys.size, 3), np.float32)
     valid = left_ok | right_ok
     if not valid.any():
         return texture, valid
-    near_left = np.where(left_ok, (right - xs).astype(np.float32), 0.0)
-    near_right = np.where(right_ok, (xs - left).astype(np.float32), 0.0)
-    t = np.where(valid, near_left / np.maximum(near_left + near_right, 1e-6), 0.0)
+    ramp = np.clip(0.5 + (shifts.middle - xs) / (2.0 * CROSSFADE_PX), 0.0, 1.0).astype(np.float32)
+    left_share = np.where(left_ok, np.where(right_ok, ramp, 1.0), 0.0)
+    right_share = np.where(right_ok, np.where(left_ok, 1.0 - ramp, 1.0), 0.0)
     # averaging two independent textures flattens them; rescale to keep their contrast
-    keep = 1.0 / np.sqrt(np.maximum(t * t + (1 - t) * (1 - t), 0.5))
+    keep = 1.0 / np.sqrt(np.maximum(left_share ** 2 + right_share ** 2, 0.5))
     detail = _Detail(image, hole, rows)
-    for mirror, ok, share in ((mirrors[0], left_ok, t), (mirrors[1], right_ok, 1 - t)):
-        texture[ok] += detail.at(ys[ok], mirror[ok]) * (share[ok] * keep[ok])[:, None]
+    for source, ok, share in ((sources[0], left_ok, left_share), (sources[1], right_ok, right_share)):
+        texture[ok] += detail.at(ys[ok], source[ok]) * (share[ok] * keep[ok])[:, None].astype(np.float32)
     return texture, valid
+
+
+def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: np.ndarray, rows: tuple[int, int],
+               ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Nx3 float32 correction for the hole pixels (ys, xs) of the band of rows [first, stop)
+    (ys counted from `first`) that makes the smooth fill meet the real pixels at the hole's edge.
+
+    The reduced-resolution fill is a few levels off the real wall right at the edge, which
+    reads as a line along the outline. On the hole's inner rim (within SEAM_RIM_PX of a known
+    pixel) the offset is the mean of the nearby known pixels minus the fill; it is spread
+    into the hole, averaged more widely the deeper in (which also averages out texture),
+    and faded out over SEAM_REACH px.
+    """
+    h, w = hole.shape
+    first, stop = rows
+    # the spreading window reaches SEAM_REACH px and the mean of known pixels SEAM_MEAN_RADIUS more
+    reach = SEAM_REACH + SEAM_MEAN_RADIUS
+    top, bottom = max(0, first - reach), min(h, stop + reach)
+    band_hole = hole[top:bottom].view(np.uint8)
+    columns = np.flatnonzero(band_hole.any(axis=0))
+    left, right = max(0, int(columns[0]) - reach), min(w, int(columns[-1]) + 1 + reach)
+    band_hole = band_hole[:, left:right]
+    # cv2.erode does not treat the border as known, so a hole touching it has no rim there
+    rim = band_hole & ~cv2.erode(band_hole, disc(SEAM_RIM_PX))
+    if not rim.any():
+        return np.zeros((ys.size, 3), np.float32)
+    known = (1 - band_hole).astype(np.float32)
+    window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
+    residual = cv2.blur(image[top:bottom, left:right] * known[..., None], window)
+    residual /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
+    residual -= smooth[top:bottom, left:right]
+    residual *= rim[..., None]
+    rim = rim.astype(np.float32)
+    # boxes of growing size, each normalised by its area, add up to a kernel peaked at its
+    # centre: near the edge the offset is the local one, deeper in it is averaged more widely
+    offset, weight = np.zeros_like(residual), np.zeros_like(rim)
+    for radius in SEAM_RADII:
+        window = (2 * radius + 1,) * 2
+        offset += cv2.blur(residual, window)
+        weight += cv2.blur(rim, window)
+    distance = cv2.distanceTransform(band_hole, cv2.DIST_L2, 3)
+    ys, xs = ys + first - top, xs - left
+    fade = np.clip(1.0 - distance[ys, xs] / SEAM_REACH, 0.0, 1.0)
+    fade = fade * fade * (3.0 - 2.0 * fade)   # smoothstep: no crease where the fade ends
+    share = np.where(weight[ys, xs] > 1e-5, fade / np.maximum(weight[ys, xs], 1e-5), 0.0)
+    return offset[ys, xs] * share[:, None].astype(np.float32)
 
 
 class _Detail:
