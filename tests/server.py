@@ -70,3 +70,28 @@ def call_json(url: str, method: str, path: str, payload: dict | None = None, hea
     status, response_headers, data = call(url, method, path, body=body,
                                           headers={"Content-Type": "application/json", **(headers or {})})
     return status, json.loads(data)
+
+
+@contextlib.contextmanager
+def serving_bytes(data: bytes):
+    """An HTTP server on 127.0.0.1 that answers every GET with `data`; yields its URL."""
+    import http.server
+    import threading
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/mobile_sam.pt"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,11 +1,11 @@
 """MobileSAM inside the function: lazy load, single flight, states, fallback, embedding cache."""
-import http.server
 import threading
 
 import pytest
 import torch
 from checkpoints import write_random_checkpoint
 from conftest import AUTH, PRODUCT_BOX, mask_request_in_background
+from server import serving_bytes
 
 from handler.runtime import get_runtime, reset_runtime
 from handler.sam import checkpoint as sam_checkpoint
@@ -194,28 +194,13 @@ def test_missing_weights_are_downloaded_from_model_url_at_cold_start(client, wit
     import hashlib
 
     data = random_checkpoint.read_bytes()
-
-    class Serve(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving_bytes(data) as url:
         with_model.setenv("MODEL_PATH", str(tmp_path / "cache" / "mobile_sam.pt"))
-        with_model.setenv("MODEL_URL", f"http://127.0.0.1:{server.server_port}/mobile_sam.pt")
+        with_model.setenv("MODEL_URL", url)
         with_model.setenv("MODEL_SHA256", hashlib.sha256(data).hexdigest())
         reset_runtime()
         assert client.get("/health").get_json()["model"]["state"] == "not_loaded"
         assert _mask(client, upload(scene_pixels)["image_id"])["segmenter"] == "mobilesam"
-    finally:
-        server.shutdown()
     assert (tmp_path / "cache" / "mobile_sam.pt").read_bytes() == data
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import PASSWORD
 from paths import REPO, SAMPLES
 from PIL import Image
-from server import call, call_json, running_function
+from server import call, call_json, running_function, serving_bytes
 
 AUTH = {"X-App-Password": PASSWORD}
 SAMPLE = json.loads((SAMPLES / "samples.json").read_text())
@@ -100,33 +100,15 @@ def test_local_invoke_wrong_password_prints_the_message_and_fails(server):
 
 def test_local_invoke_fetch_model_downloads_and_verifies_into_the_model_cache(tmp_path):
     import hashlib
-    import http.server
-    import threading
 
     data = bytes(range(256)) * 1000
-
-    class Serve(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/mobile_sam.pt"
+    with serving_bytes(data) as url:
         command = [sys.executable, str(REPO / "local_invoke.py"), "fetch-model", "--model-url", url]
         env = {"MODEL_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
         good = subprocess.run(command + ["--sha256", hashlib.sha256(data).hexdigest()], capture_output=True,
                               text=True, timeout=60, env=env)
         bad = subprocess.run(command + ["--sha256", "0" * 64], capture_output=True, text=True, timeout=60,
                              env={**env, "MODEL_CACHE_DIR": str(tmp_path / "other")})
-    finally:
-        server.shutdown()
     assert good.returncode == 0, good.stderr
     assert (tmp_path / "cache" / "mobile_sam.pt").read_bytes() == data
     assert bad.returncode == 1 and "checksum mismatch" in bad.stderr
