@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .image_encoder import INPUT_SIZE, normalise_and_pad
+from .image_encoder import INPUT_SIZE
 from .model import MobileSam
 
 
@@ -58,11 +58,6 @@ def resize_longest_side(image: np.ndarray) -> np.ndarray:
         channel = Image.fromarray(np.ascontiguousarray(image[..., c]))
         out[..., c] = np.asarray(channel.resize((neww, newh), Image.BILINEAR))
     return out
-
-
-def preprocess(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (1, 3, 1024, 1024) float32 encoder input: resize, normalise, zero-pad."""
-    return normalise_and_pad(torch.from_numpy(resize_longest_side(image)))
 
 
 def to_input_frame(coords: np.ndarray, original_size: tuple[int, int],
