@@ -44,5 +44,5 @@ USER drishya
 
 EXPOSE 8080
 # functions-framework's app under gunicorn: 1 worker, threads from the CPU quota, recycled
-# every MAX_REQUESTS requests, heartbeat file in /dev/shm (handler/server.py).
-CMD ["python", "-m", "handler.server"]
+# every MAX_REQUESTS requests, heartbeat file in /dev/shm (handler/platform/gunicorn_conf.py).
+CMD ["python", "-m", "handler.platform.server"]

@@ -206,8 +206,8 @@ def run_demo(client: Client, args) -> None:
 
 def run_fetch_model(args) -> None:
     sys.path.insert(0, str(ROOT))
-    from handler.config import Config
-    from handler.segmentation.weights import PUBLISHED_CHECKPOINT, fetch_checkpoint, verify_checkpoint
+    from handler.models.weights import PUBLISHED_CHECKPOINT, fetch_checkpoint, verify_checkpoint
+    from handler.platform.config import Config
 
     destination = Config.from_env().checkpoint_path
     url = args.model_url or PUBLISHED_CHECKPOINT.url

@@ -1,9 +1,10 @@
 """Drishya's entry point: `functions-framework --target handler` serves this function."""
-import functions_framework
+from handler.edge import create_handler
+from handler.platform.allocator import configure_allocator
 
-from handler.dispatch import handle
+configure_allocator()
+function = create_handler()  # reads the environment once, at the first request
 
 
-@functions_framework.http
 def handler(request):
-    return handle(request)
+    return function(request)

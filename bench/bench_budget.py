@@ -155,7 +155,7 @@ def _prepare_page_cache(checkpoint: Path, *, cold: bool) -> None:
         Path("/proc/sys/vm/drop_caches").write_text("1")
         return
     warm_up = f"""
-import numpy as np, torch, cv2, PIL.Image, flask, functions_framework, gunicorn, handler.server
+import numpy as np, torch, cv2, PIL.Image, flask, functions_framework, gunicorn, handler.platform.server
 from handler.sam.checkpoint import load_mobile_sam
 from handler.sam.predictor import SamPredictor
 predictor = SamPredictor(load_mobile_sam({str(checkpoint)!r}))
@@ -249,7 +249,7 @@ print(json.dumps(out))
 def print_table(rows: list[tuple], cold_page_cache: bool) -> None:
     cache = "cold (dropped first)" if cold_page_cache else "warm (libraries read by another process first)"
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, "
-          f"torch threads 1, load average {os.getloadavg()[0]:.2f}; server: python -m handler.server in a "
+          f"torch threads 1, load average {os.getloadavg()[0]:.2f}; server: python -m handler.platform.server in a "
           f"{LIMIT // MIB} MB memory cgroup (v1); page cache: {cache}\n")
     print("| measure | Drishya | target | seed | met |")
     print("|---|---|---|---|---|")

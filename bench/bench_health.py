@@ -3,7 +3,7 @@
     python3 bench/bench_health.py        # needs ../shared/mobilesam for the checkpoint
 
 Prints a markdown table of client-side latencies of GET /health against the container's
-server (python -m handler.server) on 127.0.0.1.
+server (python -m handler.platform.server) on 127.0.0.1.
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def server_env(port: int, temp_dir: Path, checkpoint: Path, **extra: str) -> dic
 
 def start_server(env: dict, log_path: Path, preexec_fn=None) -> subprocess.Popen:
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "handler.server"], cwd=REPO, env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "handler.platform.server"], cwd=REPO, env=env, stdout=log,
                             stderr=log, preexec_fn=preexec_fn)
 
 

@@ -1,7 +1,8 @@
 """Errors as values: a code a client can branch on, a message a person can act on, a status.
 
-Every failure that reaches a user is a DrishyaError; handler/dispatch.py is the one place
-that turns it into an HTTP response.
+Every failure that reaches a user is a DrishyaError; handler/edge/function.py is the one
+place that turns it into an HTTP response. Messages are plain words; figures and setting
+names for engineers go in `details` (and the logs).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ class DrishyaError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -19,9 +20,11 @@ class DrishyaError(Exception):
         if status is not None:
             self.status = status
         self.headers = headers or {}
+        self.details = details or {}
 
     def to_json(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
+        error = {"code": self.code, "message": self.message}
+        return {"error": error | ({"details": self.details} if self.details else {})}
 
 
 class BadRequest(DrishyaError):
@@ -86,8 +89,3 @@ class ServiceUnavailable(DrishyaError):
 
 class InsufficientStorage(DrishyaError):
     status, code = 507, "insufficient_storage"
-
-
-class ModelLoadError(RuntimeError):
-    """The model could not be obtained or built. Its message names what is wrong and never a
-    path, so health and responses may show it as it is."""

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelLoadError
-from ..system import drop_file_cache
 from .model import MobileSam
 
 _EXAMPLES = 3
 
 
-class CheckpointError(ModelLoadError):
+class CheckpointError(ValueError):
     """The checkpoint cannot be used; the message says why (never the file's path)."""
 
 
@@ -30,11 +28,9 @@ def load_mobile_sam(path: Path, *, optimise: bool = True) -> MobileSam:
     path = Path(path)
     with torch.device("meta"):
         model = MobileSam()
+    # The weights are copied out of the memory-mapped file, whose mapping is released on
+    # return: callers may then drop the file from the page cache.
     model.load_state_dict(_conformed(_read_state_dict(path), model.state_dict()), strict=True, assign=True)
-    # The weights are copies by now and the memory-mapped state dict is gone (its mapping
-    # released), so the file's pages can leave the page cache, which in a container is
-    # charged to this process's memory cgroup (~40 MB).
-    drop_file_cache(path)
     model.prepare()
     if optimise:
         from .decoder_lean import LeanMaskDecoder

@@ -18,7 +18,6 @@ from .image_encoder import INPUT_SIZE
 from .model import MobileSam
 
 
-
 @dataclass(frozen=True)
 class ImageEmbedding:
     """embedding (1, 256, 64, 64) float32; original_size (H, W); input_size (newh, neww)."""

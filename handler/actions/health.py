@@ -1,0 +1,73 @@
+"""The health report: can this instance serve, with what, and how much room it has.
+
+Health never waits on the model or on heavy work: it only reads recorded state and a few
+small files, so it answers while a load or a request is in progress.
+"""
+from __future__ import annotations
+
+import time
+
+from .. import __version__
+from ..models.lifecycle import ModelState
+from ..platform import resources
+from ..platform.runtime import Runtime
+
+_GIB = 1024 ** 3
+_MIB = 1024 ** 2
+_STORE_NEARLY_FULL = 0.9
+
+
+def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
+    """The report and its HTTP status: 200 when healthy or degraded, 503 when unhealthy.
+
+    jobs: the heavy jobs running and waiting for a slot now (the edge's admission counts them).
+    """
+    config = runtime.config
+    record = runtime.segmentation.record
+    writable = runtime.records.store.is_writable()
+    store_used = runtime.records.store.used_bytes()
+    problems, warnings = [], []
+    if not writable:
+        problems.append("TEMP_DIR is not writable: uploads cannot be stored")
+    if config.segmenter == "mobilesam" and record.state in (ModelState.UNAVAILABLE, ModelState.FAILED):
+        problems.append("SEGMENTER=mobilesam but the model has no usable weights")
+    if not config.app_password:
+        warnings.append("APP_PASSWORD is not set: upload and process are refused until it is")
+    if config.segmenter == "auto" and record.state is ModelState.FAILED:
+        warnings.append("the model failed to load; the offline segmenter serves meanwhile")
+    if store_used > _STORE_NEARLY_FULL * config.max_store_bytes:
+        warnings.append("the upload store is nearly full; the oldest uploads are evicted first")
+    status = "unhealthy" if problems else "degraded" if warnings else "healthy"
+    report = {
+        "status": status,
+        "reasons": problems + warnings,
+        "auth_configured": bool(config.app_password),
+        "model_loaded": record.state is ModelState.READY,
+        "model": {
+            "state": record.state.value,
+            "segmenter": runtime.segmentation.expected_segmenter(),
+            "load_seconds": record.load_seconds,
+            "error": record.error,
+        },
+        "system": _system_report(config.temp_dir, writable, store_used),
+        "jobs": jobs,
+        "uptime_s": round(time.monotonic() - runtime.started_at, 1),
+        "invocations": runtime.invocations,
+        "version": __version__,
+    }
+    return report, 503 if problems else 200
+
+
+def _system_report(temp_dir, writable: bool, store_used: int) -> dict:
+    memory = resources.memory_usage()
+    return {
+        "memory_total_gb": round(memory.total_bytes / _GIB, 3),
+        "memory_available_gb": round(memory.available_bytes / _GIB, 3),
+        "memory_used_gb": round(memory.used_bytes / _GIB, 3),
+        "memory_source": memory.source,
+        "rss_mb": round(resources.process_rss_bytes() / _MIB, 1),
+        "cpu_count": resources.effective_cpu_count(),
+        "temp_dir_writable": writable,
+        "store_used_mb": round(store_used / _MIB, 2),
+        "disk_free_gb": round(resources.disk_free_bytes(temp_dir) / _GIB, 2),
+    }

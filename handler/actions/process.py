@@ -1,0 +1,146 @@
+"""The process action: find the product's mask, and with a new product, replace it.
+
+One pass: load the scene → cut out (segment, or reuse a stored mask) → answer the mask, or
+load the product → composite → encode.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import compositing
+from ..errors import Unprocessable
+from ..imaging.codecs import decode_upload, encode_image, encode_mask_png
+from ..platform.runtime import Runtime
+from ..storage.records import StoredImage
+from .answers import RawImage, Stopwatch
+from .requests import ImageSource, OutputOptions, ProcessRequest
+
+
+@dataclass(frozen=True)
+class CutOut:
+    """The product's mask in the scene and where it came from.
+
+    mask: (H, W) bool in the stored scene's pixels. score and segmenter are those of the
+    segmentation that made it (None for masks stored before they were recorded).
+    """
+
+    mask: np.ndarray
+    mask_id: str
+    score: float | None
+    segmenter: str | None
+    cache_hit: bool
+    fallback_reason: str | None = None
+
+    def facts(self) -> dict:
+        facts = {"mask_id": self.mask_id, "segmenter": self.segmenter, "score": self.score,
+                 "cache_hit": self.cache_hit}
+        return facts | ({"fallback_reason": self.fallback_reason} if self.fallback_reason else {})
+
+
+def process(runtime: Runtime, request: ProcessRequest) -> dict | RawImage:
+    clock = Stopwatch()
+    with clock.stage("decode"):
+        scene = _scene(runtime, request.scene)
+    cut = _cut_out(runtime, request, scene, clock)
+    if request.product is None:
+        return _mask_answer(scene, cut, clock)
+    with clock.stage("decode"):
+        product = _product(runtime, request.product)
+    with clock.stage("composite"):
+        result = _composite(scene.pixels, cut.mask, product, request.settings)
+    with clock.stage("encode_output"):
+        encoded = encode_image(result.image, request.output.format, request.output.quality)
+    return _replace_answer(scene, cut, result, encoded, request.output, clock)
+
+
+def _scene(runtime: Runtime, source: ImageSource) -> StoredImage:
+    if source.data is None:
+        return runtime.records.load_image(source.id, kind="scene", field="image_id")
+    config = runtime.config
+    decoded = decode_upload(source.data, kind="scene", max_side=config.max_side, max_pixels=config.max_pixels)
+    return runtime.records.save_image("scene", decoded)
+
+
+def _product(runtime: Runtime, source: ImageSource) -> np.ndarray:
+    if source.data is None:
+        return runtime.records.load_image(source.id, kind="product", field="product_id").pixels
+    config = runtime.config
+    return decode_upload(source.data, kind="product", max_side=config.max_side, max_pixels=config.max_pixels).pixels
+
+
+def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, clock: Stopwatch) -> CutOut:
+    if request.prompt is None:
+        with clock.stage("decode"):
+            stored = runtime.records.load_mask(request.mask_id, scene)
+        details = stored.details
+        return CutOut(stored.mask, stored.id, details.get("score"), details.get("segmenter"), cache_hit=True,
+                      fallback_reason=details.get("fallback_reason"))
+    height, width = scene.pixels.shape[:2]
+    prompt = request.prompt.within(width, height)
+    choice = runtime.segmentation.choose()
+    segmentation = choice.segmenter.segment(scene.pixels, prompt, image_key=scene.key)
+    for stage, ms in segmentation.timings_ms.items():
+        clock.record(stage, ms)
+    if not segmentation.mask.any():
+        raise Unprocessable("no product was found in the box: draw the box tighter around the product "
+                            "or add a point on it", code="empty_mask")
+    recorded = {"score": round(segmentation.score, 4), "segmenter": segmentation.segmenter,
+                "fallback_reason": choice.fallback_reason}
+    mask_id = runtime.records.save_mask(scene, segmentation.mask, recorded)
+    return CutOut(segmentation.mask, mask_id, cache_hit=segmentation.cache_hit, **recorded)
+
+
+def _composite(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
+               settings: compositing.CompositeSettings) -> compositing.CompositeResult:
+    try:
+        return compositing.replace_product(scene, mask, product, settings)
+    except compositing.CompositingError as error:
+        status = 400 if error.code in ("invalid_image", "invalid_mask") else 422
+        raise Unprocessable(error.message, code=error.code, status=status) from None
+
+
+def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
+    with clock.stage("encode_output"):
+        preview = compositing.mask_preview(scene.pixels, cut.mask)
+        answer = {
+            "image_id": scene.id,
+            **cut.facts(),
+            "bbox": mask_bbox(cut.mask),
+            "area_fraction": round(float(cut.mask.mean()), 5),
+            "mask_png_base64": _b64(encode_mask_png(cut.mask)),
+            "preview_jpeg_base64": _b64(encode_image(preview, "jpeg", 85)),
+        }
+    return answer | {"timings_ms": clock.total()}
+
+
+def _replace_answer(scene: StoredImage, cut: CutOut, result: compositing.CompositeResult, encoded: bytes,
+                    output: OutputOptions, clock: Stopwatch) -> dict | RawImage:
+    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode}
+    if output.raw:
+        headers = {f"X-Drishya-{key.replace('_', '-').title()}": str(facts[key])
+                   for key in ("segmenter", "cutout", "blend_mode", "mask_id")}
+        return RawImage(encoded, output.content_type, headers)
+    height, width = result.image.shape[:2]
+    return {
+        "image_id": scene.id,
+        **facts,
+        "format": output.format,
+        "width": width,
+        "height": height,
+        "image_base64": _b64(encoded),
+        "timings_ms": clock.total(),
+    }
+
+
+def mask_bbox(mask: np.ndarray) -> list[int]:
+    """[x0, y0, x1, y1] of the mask's True pixels, x1 and y1 exclusive."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,1 @@
+"""How models are obtained and kept: weights downloaded and verified, loaded lazily once."""

@@ -1,0 +1,65 @@
+"""How this process's memory allocator behaves: set once at start-up, trimmed after heavy work.
+
+glibc's defaults suit long-lived servers with plenty of RAM, not a 512 MB container: every
+thread that allocates under contention gets an arena of its own (up to 8 per core), and the
+threshold above which large blocks are mmapped (and so returned to the OS on free) grows with
+each large free, up to 32 MB. Under concurrent requests both keep tens of MB of freed numpy
+buffers resident. The function sets the limits itself, so they hold however it is started
+(functions-framework, gunicorn, local_invoke), not only under the Dockerfile's environment.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+
+log = logging.getLogger(__name__)
+
+# mallopt parameters (glibc's malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+ARENA_MAX = 2
+# Image rows, masks and tensors above this size are mmapped: freed, they leave at once.
+MMAP_THRESHOLD_BYTES = 256 * 1024
+TRIM_THRESHOLD_BYTES = 1024 * 1024
+
+
+def configure_allocator() -> bool:
+    """Cap the arenas and fix the mmap and trim thresholds; returns whether glibc took them.
+
+    Idempotent. Setting the mmap threshold explicitly also turns off glibc's dynamic
+    adjustment of it, which is what lets freed large buffers stay resident.
+    """
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
+        return False
+    applied = all(mallopt(parameter, value) == 1 for parameter, value in (
+        (_M_ARENA_MAX, ARENA_MAX), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
+        (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)))
+    if not applied:
+        log.warning("the allocator refused a memory setting; memory may run higher under load")
+    return applied
+
+
+def release_freed_memory() -> None:
+    """Give memory that heavy work freed back to the OS (glibc's malloc_trim).
+
+    glibc keeps freed blocks in per-thread arenas; after an encoder pass that is tens of MB,
+    held by whichever request thread ran it, so the next request on another thread would
+    add its own. Trimming after each heavy job keeps RSS near its warm baseline.
+    """
+    trim = _libc_function("malloc_trim")
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=None)
+def _libc_function(name: str):
+    """A glibc function by name, or None on a C library without it (musl, macOS)."""
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None

@@ -1,0 +1,57 @@
+"""The function's long-lived services, built from one Config.
+
+Everything the actions use across requests — the records in the upload store, the
+segmentation service with its model and caches — hangs off one Runtime. The HTTP edge builds
+it on the first request (never at import, so that `import main` stays light and a gunicorn
+master never owns threads or a model).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..segmentation.service import SegmentationService
+from ..storage.file_store import FileStore
+from ..storage.ids import IdSigner, signing_key
+from ..storage.records import Records
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    records: Records
+    segmentation: SegmentationService
+    started_at: float = field(default_factory=time.monotonic)
+    invocations: int = 0
+    _counter_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count_invocation(self) -> None:
+        with self._counter_lock:
+            self.invocations += 1
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Runtime":
+        store = FileStore(config.store_dir, config.max_store_bytes)
+        runtime = cls(
+            config=config,
+            records=Records(store, IdSigner(_signing_key_or_ephemeral(config)), config.upload_ttl_s),
+            segmentation=SegmentationService(config),
+        )
+        if config.model_preload and runtime.segmentation.wants_model:
+            runtime.segmentation.model.start_background_load()
+        return runtime
+
+
+def _signing_key_or_ephemeral(config: Config) -> bytes:
+    try:
+        return signing_key(config.secret_key, config.temp_dir)
+    except OSError:
+        # TEMP_DIR is unusable: health reports it; ids from this key die with the process.
+        log.error("cannot keep a signing key in TEMP_DIR; ids will not survive a restart")
+        return os.urandom(32)

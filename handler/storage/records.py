@@ -1,0 +1,129 @@
+"""Uploads and masks in the store, addressed by signed ids.
+
+Scenes are kept raw (shape in the item's metadata): every process call reads its scene back,
+so that costs a file read, not a decode. Products are read once per replace and are mostly
+transparent, so a fast PNG makes them ~50x smaller in the store (which is RAM in /dev/shm).
+Masks are bit-packed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..errors import BadRequest, Expired, NotFound, WrongKind
+from ..imaging.codecs import DecodedImage, decode_lossless, encode_lossless
+from .ids import IdSigner, ObjectId, new_child_key, new_key
+from .store import StoredItem, UploadStore
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """pixels: (H, W, 3) RGB for a scene, (H, W, 4) RGBA for a product, uint8."""
+
+    id: str
+    key: str
+    expires_at: int
+    pixels: np.ndarray
+    original_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class StoredMask:
+    """mask: (H, W) bool in the stored scene's pixels; details: what made it (score, segmenter)."""
+
+    id: str
+    mask: np.ndarray
+    details: dict
+
+
+class Records:
+    """Saves and loads images and masks under signed ids that expire after ttl_s seconds."""
+
+    def __init__(self, store: UploadStore, signer: IdSigner, ttl_s: int):
+        self.store = store
+        self.signer = signer
+        self._ttl_s = ttl_s
+
+    def save_image(self, kind: str, decoded: DecodedImage) -> StoredImage:
+        key = new_key()
+        expires_at = int(time.time()) + self._ttl_s
+        pixels = decoded.pixels
+        encoding = "png" if kind == "product" else "raw"
+        payload = encode_lossless(pixels) if encoding == "png" else pixels.tobytes()
+        meta = {"shape": list(pixels.shape), "original_size": list(decoded.original_size), "encoding": encoding}
+        self.store.put(key, kind, payload, meta, expires_at)
+        token = self.signer.issue(ObjectId(kind=kind, key=key, expires_at=expires_at))
+        return StoredImage(id=token, key=key, expires_at=expires_at, pixels=pixels,
+                           original_size=decoded.original_size)
+
+    def load_image(self, token: object, *, kind: str, field: str) -> StoredImage:
+        object_id = self.signer.parse(token, kind=kind, field=field)
+        item = self._fetch(object_id, field)
+        pixels = _unpack_pixels(item.payload, item.meta)
+        if pixels is None:
+            raise _gone(field)
+        return StoredImage(id=token, key=object_id.key, expires_at=object_id.expires_at, pixels=pixels,
+                           original_size=tuple(item.meta["original_size"]))
+
+    def save_mask(self, scene: StoredImage, mask: np.ndarray, details: dict) -> str:
+        """Store a (H, W) bool mask of `scene`; it expires with the scene."""
+        key = new_child_key(scene.key)
+        meta = {"shape": list(mask.shape), **details}
+        self.store.put(key, "mask", np.packbits(mask).tobytes(), meta, scene.expires_at)
+        return self.signer.issue(ObjectId(kind="mask", key=key, expires_at=scene.expires_at))
+
+    def load_mask(self, token: object, scene: StoredImage) -> StoredMask:
+        """The mask `token` names; it must belong to `scene`."""
+        object_id = self.signer.parse(token, kind="mask", field="mask_id")
+        if not object_id.key.startswith(f"{scene.key}_"):
+            raise BadRequest("mask_id belongs to another scene: cut out this scene first",
+                             code="mask_scene_mismatch")
+        item = self._fetch(object_id, "mask_id")
+        height, width = item.meta["shape"]
+        mask = np.unpackbits(np.frombuffer(item.payload, dtype=np.uint8), count=height * width)
+        return StoredMask(id=token, mask=mask.reshape(height, width).astype(bool), details=item.meta)
+
+    def parse_upload_id(self, token: object) -> ObjectId:
+        """The scene or product a delete names (an expired id still names it)."""
+        try:
+            return self.signer.parse(token, kind="scene", field="image_id")
+        except WrongKind:
+            try:
+                return self.signer.parse(token, kind="product", field="image_id")
+            except WrongKind:
+                raise WrongKind("image_id names a mask: delete the scene it was cut from, which removes "
+                                "its masks too") from None
+
+    def delete(self, object_id: ObjectId) -> int:
+        """Remove an upload and its masks; the number of items removed."""
+        return self.store.delete(object_id.key)
+
+    def _fetch(self, object_id: ObjectId, field: str) -> StoredItem:
+        if object_id.expires_at <= time.time():
+            raise Expired(f"{field} has expired (uploads are kept for {self._ttl_s} s): upload the image again")
+        item = self.store.get(object_id.key)
+        if item is None or item.kind != object_id.kind:
+            raise _gone(field)
+        return item
+
+
+def _unpack_pixels(payload: bytes, meta: dict) -> np.ndarray | None:
+    shape = tuple(meta["shape"])
+    if meta.get("encoding") == "png":
+        pixels = decode_lossless(payload)
+    elif len(payload) == int(np.prod(shape)):
+        pixels = np.frombuffer(payload, dtype=np.uint8).reshape(shape)
+    else:
+        pixels = None
+    return pixels if pixels is not None and pixels.shape == shape else None
+
+
+def iso_utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _gone(field: str) -> NotFound:
+    return NotFound(f"{field} is no longer stored (deleted, or evicted to make room): upload the image again")

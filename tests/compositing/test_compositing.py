@@ -1,0 +1,230 @@
+"""replace_product, mask_preview and CompositeSettings: behaviour unit by unit."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from handler.compositing import CompositeSettings, CompositingError, SettingsError, mask_preview, replace_product
+from handler.compositing.preview import OUTLINE_RGB
+
+from support.scenes import jar_rgba, opaque_product_on_plain
+
+
+def mask_box(mask):
+    ys, xs = np.nonzero(mask)
+    return xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+
+
+# --- settings -------------------------------------------------------------------------------
+
+def test_settings_from_json_mapping_accept_every_field():
+    settings = CompositeSettings.from_mapping({
+        "scale": 1.5, "feather": 0, "color_grading": False, "color_strength": 1, "grading_target": "image",
+        "cutout": "none", "remove_old": False, "anchor": "center", "offset": [-3, 4],
+        "blend_mode": "auto", "shadow": 0.5})
+    assert settings.offset == (-3, 4) and settings.scale == 1.5 and settings.anchor == "center"
+
+
+def test_settings_from_empty_mapping_are_the_defaults():
+    assert CompositeSettings.from_mapping({}) == CompositeSettings()
+
+
+def test_feather_given_as_whole_float_is_accepted():
+    assert CompositeSettings.from_mapping({"feather": 15.0}).feather == 15
+
+
+def test_settings_error_names_field_and_range():
+    with pytest.raises(SettingsError) as caught:
+        CompositeSettings.from_mapping({"scale": 3})
+    assert caught.value.field == "scale"
+    assert str(caught.value) == "settings.scale must be a number from 0.5 to 2.0"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("scale", 0.4), ("scale", 2.01), ("scale", "1"), ("scale", True), ("scale", math.nan),
+    ("scale", math.inf), ("scale", None),
+    ("feather", -1), ("feather", 31), ("feather", 1.5), ("feather", True),
+    ("color_grading", 1), ("color_grading", "true"),
+    ("color_strength", -0.1), ("color_strength", 1.1), ("color_strength", False),
+    ("grading_target", "wall"), ("grading_target", 1),
+    ("cutout", "magic"), ("remove_old", 0), ("anchor", "top"),
+    ("offset", [1]), ("offset", [1, 2, 3]), ("offset", [1.5, 0]), ("offset", ["a", 0]),
+    ("offset", 7), ("offset", [True, 0]), ("offset", [10 ** 9, 0]),
+    ("blend_mode", "poisson"), ("shadow", 1.5), ("shadow", -0.5),
+])
+def test_invalid_setting_is_rejected_naming_its_field(field, value):
+    with pytest.raises(SettingsError) as caught:
+        CompositeSettings.from_mapping({field: value})
+    assert caught.value.field == field
+    assert f"settings.{field}" in caught.value.message
+
+
+def test_unknown_setting_is_rejected():
+    with pytest.raises(SettingsError) as caught:
+        CompositeSettings.from_mapping({"opacity": 0.5})
+    assert caught.value.field == "opacity"
+
+
+def test_settings_are_validated_when_built_directly():
+    with pytest.raises(SettingsError):
+        CompositeSettings(feather=99)
+
+
+# --- placement -------------------------------------------------------------------------------
+
+def test_offset_moves_placement_by_exactly_the_offset(scene, jar):
+    base = replace_product(scene.image, scene.mask, jar, CompositeSettings()).placement
+    moved = replace_product(scene.image, scene.mask, jar, CompositeSettings(offset=(25, -10))).placement
+    assert np.subtract(moved, base).tolist() == [25, -10, 25, -10]
+
+
+def test_center_anchor_centres_product_on_mask_box(scene, jar):
+    x1, y1, x2, y2 = replace_product(scene.image, scene.mask, jar, CompositeSettings(anchor="center")).placement
+    mx1, my1, mx2, my2 = mask_box(scene.mask)
+    assert abs((x1 + x2) - (mx1 + mx2)) <= 1 and abs((y1 + y2) - (my1 + my2)) <= 1
+
+
+def test_bottom_anchor_puts_placement_bottom_on_mask_bottom(scene, jar):
+    placement = replace_product(scene.image, scene.mask, jar, CompositeSettings()).placement
+    assert placement[3] == mask_box(scene.mask)[3]
+
+
+@pytest.mark.parametrize("offset", [(-400, -300), (400, 300), (-400, 300), (400, -300)])
+def test_product_past_any_border_is_clipped_without_error(scene, jar, offset):
+    settings = CompositeSettings(offset=offset, scale=2.0, remove_old=False, feather=0)
+    result = replace_product(scene.image, scene.mask, jar, settings)
+    x1, y1, x2, y2 = result.placement
+    h, w = scene.mask.shape
+    assert x1 < 0 or y1 < 0 or x2 > w or y2 > h
+    assert result.image.shape == scene.image.shape
+    assert not np.array_equal(result.image, scene.image)
+
+
+def test_product_entirely_outside_image_still_removes_old_one(scene, jar):
+    result = replace_product(scene.image, scene.mask, jar, CompositeSettings(offset=(5000, 0)))
+    assert not np.array_equal(result.image[scene.mask], scene.image[scene.mask])
+
+
+def test_inputs_are_not_modified(scene, jar):
+    image, mask, product = scene.image.copy(), scene.mask.copy(), jar.copy()
+    replace_product(image, mask, product, CompositeSettings(blend_mode="seamless", shadow=1.0))
+    assert np.array_equal(image, scene.image) and np.array_equal(mask, scene.mask)
+    assert np.array_equal(product, jar)
+
+
+def test_same_inputs_give_identical_output(scene, jar):
+    first = replace_product(scene.image, scene.mask, jar, CompositeSettings())
+    second = replace_product(scene.image, scene.mask, jar, CompositeSettings())
+    assert np.array_equal(first.image, second.image)
+
+
+# --- cut-out -------------------------------------------------------------------------------
+
+def test_transparent_product_uses_its_alpha(scene, jar):
+    assert replace_product(scene.image, scene.mask, jar, CompositeSettings()).cutout == "alpha"
+
+
+def test_opaque_product_on_plain_background_uses_background_model(scene):
+    product = opaque_product_on_plain()
+    assert replace_product(scene.image, scene.mask, product, CompositeSettings()).cutout == "background_model"
+
+
+def test_opaque_product_on_busy_background_uses_grabcut(scene):
+    busy = opaque_product_on_plain().copy()
+    noise = np.random.default_rng(3).integers(0, 255, busy.shape[:2] + (3,), dtype=np.uint8)
+    border = np.ones(busy.shape[:2], bool)
+    border[30:-30, 30:-30] = False
+    busy[..., :3][border] = noise[border]
+    assert replace_product(scene.image, scene.mask, busy, CompositeSettings()).cutout == "grabcut"
+
+
+def test_cutout_none_uses_the_whole_rectangle(scene, jar):
+    result = replace_product(scene.image, scene.mask, jar, CompositeSettings(cutout="none"))
+    x1, y1, x2, y2 = result.placement
+    assert result.cutout == "none"
+    assert abs((x2 - x1) / (y2 - y1) - jar.shape[1] / jar.shape[0]) < 0.02
+
+
+def test_rgb_product_without_alpha_is_accepted(scene):
+    rgb = opaque_product_on_plain()[..., :3]
+    assert replace_product(scene.image, scene.mask, rgb, CompositeSettings()).cutout == "background_model"
+
+
+# --- blending and shadow ----------------------------------------------------------------------
+
+def test_seamless_blend_is_reported_and_changes_the_result(scene, jar):
+    alpha = replace_product(scene.image, scene.mask, jar, CompositeSettings())
+    seamless = replace_product(scene.image, scene.mask, jar, CompositeSettings(blend_mode="seamless"))
+    assert seamless.blend_mode == "seamless"
+    assert not np.array_equal(seamless.image, alpha.image)
+
+
+def solid_product(rgb) -> np.ndarray:
+    product = jar_rgba()
+    product[..., :3][product[..., 3] > 0] = rgb
+    return product
+
+
+def test_auto_blend_chooses_seamless_when_lighting_differs_a_lot(scene):
+    settings = CompositeSettings(blend_mode="auto", color_grading=False)
+    assert replace_product(scene.image, scene.mask, solid_product((15, 15, 15)), settings).blend_mode == "seamless"
+
+
+def test_auto_blend_keeps_alpha_when_lighting_is_similar(scene):
+    settings = CompositeSettings(blend_mode="auto", color_grading=False)
+    assert replace_product(scene.image, scene.mask, solid_product((200, 190, 170)), settings).blend_mode == "alpha"
+
+
+def test_shadow_only_darkens_below_the_product(scene, jar):
+    plain = replace_product(scene.image, scene.mask, jar, CompositeSettings()).image.astype(int)
+    result = replace_product(scene.image, scene.mask, jar, CompositeSettings(shadow=1.0))
+    shaded = result.image.astype(int)
+    rows = np.flatnonzero((shaded != plain).any(axis=(1, 2)))
+    assert rows.size > 0
+    assert rows.min() >= result.placement[3] - 2
+    assert (shaded <= plain).all()
+
+
+def test_shadow_is_not_drawn_for_centre_anchored_product(scene, jar):
+    plain = replace_product(scene.image, scene.mask, jar, CompositeSettings(anchor="center")).image
+    shaded = replace_product(scene.image, scene.mask, jar, CompositeSettings(anchor="center", shadow=1.0)).image
+    assert np.array_equal(plain, shaded)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+def test_empty_mask_is_a_compositing_error(scene, jar):
+    with pytest.raises(CompositingError, match="draw a box around the product"):
+        replace_product(scene.image, np.zeros_like(scene.mask), jar, CompositeSettings())
+
+
+def test_fully_transparent_product_is_a_compositing_error(scene, jar):
+    invisible = jar.copy()
+    invisible[..., 3] = 0
+    with pytest.raises(CompositingError, match="no opaque pixels"):
+        replace_product(scene.image, scene.mask, invisible, CompositeSettings(cutout="alpha"))
+
+
+def test_mask_of_other_size_is_a_compositing_error(scene, jar):
+    with pytest.raises(CompositingError):
+        replace_product(scene.image, scene.mask[:-1], jar, CompositeSettings())
+
+
+# --- mask preview --------------------------------------------------------------------------
+
+def test_mask_preview_outlines_the_mask(scene):
+    preview = mask_preview(scene.image, scene.mask)
+    outline = (preview == OUTLINE_RGB).all(axis=2)
+    edge = scene.mask & ~np.pad(scene.mask, 1)[2:, 1:-1] | scene.mask & ~np.pad(scene.mask, 1)[:-2, 1:-1]
+    assert outline[edge].mean() > 0.9
+
+
+def test_mask_preview_tints_inside_and_leaves_far_pixels_alone(scene):
+    preview = mask_preview(scene.image, scene.mask).astype(int)
+    x1, y1, x2, y2 = mask_box(scene.mask)
+    inside = preview[(y1 + y2) // 2 + 20, (x1 + x2) // 2]
+    original = scene.image[(y1 + y2) // 2 + 20, (x1 + x2) // 2].astype(int)
+    assert inside[2] > original[2] + 40          # visibly bluer
+    assert np.array_equal(preview[:20, :20], scene.image[:20, :20])

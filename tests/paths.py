@@ -1,8 +1,0 @@
-"""Where the repository and the shared model data are, independent of the working directory."""
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "samples"
-SHARED_MOBILESAM = REPO.parent / "shared" / "mobilesam"
-GOLDEN = SHARED_MOBILESAM / "golden_vit_t.pt"
-MANIFEST = SHARED_MOBILESAM / "state_dict_manifest.json"
