@@ -61,6 +61,10 @@ class MethodNotAllowed(DrishyaError):
     status, code = 405, "method_not_allowed"
 
 
+class RequestTimeout(DrishyaError):
+    status, code = 408, "request_timeout"
+
+
 class Expired(DrishyaError):
     status, code = 410, "expired"
 

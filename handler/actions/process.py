@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import compositing
 from ..errors import Unprocessable
-from ..imaging.codecs import decode_upload, encode_image, encode_mask_png
+from ..imaging.decode import decode_upload
+from ..imaging.encode import encode_image, encode_mask_png
 from ..platform.runtime import Runtime
 from ..storage.records import StoredImage
 from .answers import RawImage, Stopwatch

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..compositing import CompositeSettings, SettingsError
 from ..errors import InvalidField, PayloadTooLarge, UnsupportedMediaType
-from ..imaging.codecs import OUTPUT_FORMATS
+from ..imaging.encode import OUTPUT_FORMATS
 from ..segmentation.base import Prompt
 
 KINDS = ("scene", "product")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from ..errors import Unprocessable
-from ..imaging.codecs import decode_upload
+from ..imaging.decode import decode_upload
 from ..platform.runtime import Runtime
 from ..storage.records import iso_utc
 from .requests import UploadRequest

@@ -13,8 +13,12 @@ from ..platform.allocator import release_freed_memory
 
 
 class Admission:
-    def __init__(self, max_jobs: int, queue_timeout_s: float):
+    """max_jobs run at once; at most max_waiting more wait (up to queue_timeout_s) for a slot,
+    the rest are turned away at once, so that waiting jobs never hold every request thread."""
+
+    def __init__(self, max_jobs: int, max_waiting: int, queue_timeout_s: float):
         self._slots = threading.BoundedSemaphore(max_jobs)
+        self._max_waiting = max_waiting
         self._queue_timeout_s = queue_timeout_s
         self._lock = threading.Lock()
         self.running = 0
@@ -28,17 +32,21 @@ class Admission:
     @contextlib.contextmanager
     def job(self):
         """Hold one job slot for the duration of the block, waiting at most queue_timeout_s."""
-        with self._lock:
-            self.waiting += 1
-        try:
-            admitted = self._slots.acquire(timeout=self._queue_timeout_s)
-        finally:
-            with self._lock:
-                self.waiting -= 1
+        admitted = self._slots.acquire(blocking=False)
         if not admitted:
-            retry_after = max(1, math.ceil(self._queue_timeout_s / 2))
-            raise ServiceUnavailable("the server is busy with other images: try again shortly",
-                                     code="busy", headers={"Retry-After": str(retry_after)})
+            with self._lock:
+                queue_full = self.waiting >= self._max_waiting
+                if not queue_full:
+                    self.waiting += 1
+            if queue_full:
+                raise self._busy()
+            try:
+                admitted = self._slots.acquire(timeout=self._queue_timeout_s)
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+        if not admitted:
+            raise self._busy()
         with self._lock:
             self.running += 1
         try:
@@ -48,3 +56,8 @@ class Admission:
                 self.running -= 1
             release_freed_memory()
             self._slots.release()
+
+    def _busy(self) -> ServiceUnavailable:
+        retry_after = max(1, math.ceil(self._queue_timeout_s / 2))
+        return ServiceUnavailable("the server is busy with other images: try again shortly",
+                                  code="busy", headers={"Retry-After": str(retry_after)})

@@ -4,16 +4,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import threading
 import time
-from collections import OrderedDict, deque
 from typing import Callable
 
 from ..errors import BadRequest, ServiceUnavailable, TooManyAttempts, Unauthorized
+from ..storage.failures import FailureLog
 
 _WRONG_SECRET = "missing or wrong password: send it as 'Authorization: Bearer <password>' or 'X-App-Password'"
 _QUERY_NAMES = ("password", "app_password", "secret", "key", "token")
-_MAX_TRACKED_CLIENTS = 10_000
 
 
 def presented_secret(headers) -> str | None:
@@ -30,11 +28,27 @@ def refuse_secret_in_query(query_args) -> None:
                          "send it in the X-App-Password header", code="secret_in_url")
 
 
-def client_address(remote_addr: str | None, forwarded_for: str | None, *, trust_proxy: bool) -> str:
-    """The caller's address: the first X-Forwarded-For entry only behind a trusted proxy."""
-    if trust_proxy and forwarded_for:
-        return forwarded_for.split(",")[0].strip() or "unknown"
+def client_address(remote_addr: str | None, forwarded_for: str | None, *, trusted_hops: int) -> str:
+    """The caller's address as the nearest trusted proxy saw it.
+
+    trusted_hops 0: the connection's own address (X-Forwarded-For is the client's to write).
+    trusted_hops N: the N-th X-Forwarded-For entry from the right: each trusted proxy appends
+    the address it received the request from, so the entries to the left of those are
+    whatever the client sent and cannot be believed.
+    """
+    entries = [entry.strip() for entry in (forwarded_for or "").split(",") if entry.strip()]
+    if trusted_hops > 0 and len(entries) >= trusted_hops:
+        return entries[-trusted_hops]
     return remote_addr or "unknown"
+
+
+def _as_sent(presented: str) -> str:
+    """A header value as the client wrote it: WSGI decodes header bytes as Latin-1, clients
+    send UTF-8, so a non-ASCII password arrives garbled unless re-read."""
+    try:
+        return presented.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return presented
 
 
 def secrets_match(presented: str | None, expected: str) -> bool:
@@ -47,52 +61,37 @@ def secrets_match(presented: str | None, expected: str) -> bool:
 class AuthGate:
     """Checks the shared secret and throttles addresses that keep guessing wrong.
 
-    Each address may fail `max_failures` times within `window_s` seconds; past that it gets
-    429 until its oldest failure leaves the window. Other addresses are unaffected.
+    Each address may fail `max_failures` times within `window_s` seconds; past that its wrong
+    guesses get 429 (not 401) until the oldest failure leaves the window, and are not counted
+    again. The right password is always let in: the throttle is there to slow guessing, and
+    must never lock the owner out because someone behind the same address mistyped. Failures
+    are kept in a FailureLog outside the process, so recycling a worker resets nothing.
     """
 
-    def __init__(self, password: str | None, *, max_failures: int, window_s: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, password: str | None, failures: FailureLog, *, max_failures: int, window_s: float,
+                 clock: Callable[[], float] = time.time):
         self._password = password
+        self._failures = failures
         self._max_failures = max_failures
         self._window_s = window_s
         self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
 
     @property
     def configured(self) -> bool:
         return bool(self._password)
 
     def require(self, presented: str | None, client: str) -> None:
-        """Raise unless `presented` is the password and `client` is not throttled."""
+        """Raise unless `presented` is the password."""
         if not self._password:
             raise ServiceUnavailable("the function has no password yet: set the APP_PASSWORD environment "
                                      "variable and redeploy", code="auth_not_configured")
-        self._refuse_if_throttled(client)
-        if not secrets_match(presented, self._password):
-            self._record_failure(client)
-            raise Unauthorized(_WRONG_SECRET)
-
-    def _refuse_if_throttled(self, client: str) -> None:
-        with self._lock:
-            failures = self._recent_failures(client)
-            if len(failures) < self._max_failures:
-                return
-            retry_after = max(1, math.ceil(failures[0] + self._window_s - self._clock()))
-        raise TooManyAttempts(f"too many wrong passwords from your address: wait {retry_after} s",
-                              headers={"Retry-After": str(retry_after)})
-
-    def _record_failure(self, client: str) -> None:
-        with self._lock:
-            self._recent_failures(client).append(self._clock())
-            self._failures.move_to_end(client)
-            while len(self._failures) > _MAX_TRACKED_CLIENTS:
-                self._failures.popitem(last=False)
-
-    def _recent_failures(self, client: str) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
-        horizon = self._clock() - self._window_s
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
+        if presented is not None and secrets_match(_as_sent(presented), self._password):
+            return
+        now = self._clock()
+        recent = self._failures.recent(client, now - self._window_s)
+        if len(recent) >= self._max_failures:
+            retry_after = max(1, math.ceil(recent[-self._max_failures] + self._window_s - now))
+            raise TooManyAttempts(f"too many wrong passwords from your address: wait {retry_after} s",
+                                  headers={"Retry-After": str(retry_after)})
+        self._failures.add(client, now, now - self._window_s, self._max_failures)
+        raise Unauthorized(_WRONG_SECRET)

@@ -30,7 +30,7 @@ from ..platform.runtime import Runtime
 from . import auth, page, responses, routing
 from .admission import Admission
 from .auth import AuthGate
-from .body import read_payload
+from .body import bound_receiving, bound_sending, read_payload
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ class Function:
         request_id = secrets.token_hex(8)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        bound_receiving(request)
         response = self._respond(request)
+        bound_sending(request, response.content_length)
         response.headers["X-Request-Id"] = request_id
         log.info("request", extra={"fields": {"method": request.method, "path": request.path,
                                               "status": response.status_code,
@@ -77,11 +79,13 @@ class Function:
             with self._lock:
                 if self._services is None:
                     config = self._config_source()
+                    runtime = Runtime.from_config(config)
                     self._services = _Services(
-                        runtime=Runtime.from_config(config),
-                        auth=AuthGate(config.app_password, max_failures=config.auth_max_failures,
+                        runtime=runtime,
+                        auth=AuthGate(config.app_password, runtime.failures, max_failures=config.auth_max_failures,
                                       window_s=config.auth_window_s),
-                        admission=Admission(config.max_concurrent_jobs, config.queue_timeout_s))
+                        admission=Admission(config.max_concurrent_jobs, config.max_queued_jobs,
+                                            config.queue_timeout_s))
         return self._services
 
     def _respond(self, request) -> Response:
@@ -155,7 +159,7 @@ def _run(runtime: Runtime, action: str, payload: typed.Payload, request):
 
 def _client(config: Config, request) -> str:
     return auth.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                               trust_proxy=config.trust_proxy)
+                               trusted_hops=config.client_hops)
 
 
 def _as_drishya_error(error: Exception) -> DrishyaError:

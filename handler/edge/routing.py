@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..errors import MethodNotAllowed, NotFound
+from ..errors import DrishyaError, MethodNotAllowed, NotFound
+from .body import read_small_body
 
 ACTION_METHODS = {"upload": ("POST",), "process": ("POST",), "delete": ("POST",), "health": ("GET", "POST")}
 ACTION_HEADER = "X-Drishya-Action"
@@ -61,8 +62,8 @@ def peek_body_action(request) -> str | None:
     if not request.is_json or length is None or length > PEEK_LIMIT_BYTES:
         return None
     try:
-        body = json.loads(request.stream.read(length))
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        body = json.loads(read_small_body(request, length))
+    except (ValueError, UnicodeDecodeError, RecursionError, DrishyaError):
         return None
     action = body.get("action") if isinstance(body, dict) else None
     return action if isinstance(action, str) else None

@@ -28,7 +28,7 @@ class Config:
     upload_ttl_s: int = 3600
     max_store_mb: float = 64.0
     max_upload_mb: float = 16.0
-    max_pixels: int = 40_000_000
+    max_pixels: int = 24_000_000
     max_points: int = 32
     segmenter: str = "auto"
     model_cache_dir: Path = Path("~/.cache/drishya").expanduser()
@@ -40,8 +40,10 @@ class Config:
     torch_threads: int = 1
     embedding_cache_size: int = 4
     max_concurrent_jobs: int = 1
+    max_queued_jobs: int = 4
     queue_timeout_s: float = 20.0
     trust_proxy: bool = False
+    trusted_proxy_hops: int = 1
     cors_origins: tuple[str, ...] = ()
     auth_max_failures: int = 10
     auth_window_s: float = 60.0
@@ -53,6 +55,15 @@ class Config:
     @property
     def store_dir(self) -> Path:
         return self.temp_dir / "store"
+
+    @property
+    def failures_dir(self) -> Path:
+        return self.temp_dir / "throttle"
+
+    @property
+    def client_hops(self) -> int:
+        """X-Forwarded-For entries, from the right, written by proxies we trust (0: none)."""
+        return self.trusted_proxy_hops if self.trust_proxy else 0
 
     @property
     def max_store_bytes(self) -> int:
@@ -91,8 +102,10 @@ class Config:
             torch_threads=read.integer("TORCH_THREADS", cls.torch_threads, minimum=1),
             embedding_cache_size=read.integer("EMBEDDING_CACHE_SIZE", cls.embedding_cache_size, minimum=0),
             max_concurrent_jobs=read.integer("MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs, minimum=1),
+            max_queued_jobs=read.integer("MAX_QUEUED_JOBS", cls.max_queued_jobs, minimum=0),
             queue_timeout_s=read.number("QUEUE_TIMEOUT_S", cls.queue_timeout_s, minimum=0),
             trust_proxy=read.flag("TRUST_PROXY", cls.trust_proxy),
+            trusted_proxy_hops=read.integer("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, minimum=1),
             cors_origins=tuple(o for o in read.text("CORS_ORIGINS", "").replace(",", " ").split() if o),
             auth_max_failures=read.integer("AUTH_MAX_FAILURES", cls.auth_max_failures, minimum=1),
             auth_window_s=read.number("AUTH_WINDOW_S", cls.auth_window_s, minimum=1),

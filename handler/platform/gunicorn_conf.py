@@ -8,6 +8,7 @@ server sets no limit on the request line).
 """
 from handler.platform import resources
 from handler.platform.config import ServerConfig
+from handler.platform.worker import MAX_REQUEST_LINE_BYTES
 
 THREADS_PER_CPU = 4
 
@@ -15,13 +16,15 @@ _server = ServerConfig.from_env()
 
 bind = f"{_server.host}:{_server.port}"
 workers = _server.workers
-worker_class = "gthread"
+# Reads request heads in the event loop and keeps threads in reserve for health (worker.py).
+worker_class = "handler.platform.worker.HeaderFirstWorker"
 threads = _server.threads or THREADS_PER_CPU * resources.effective_cpu_count()
 max_requests = _server.max_requests
 max_requests_jitter = _server.max_requests_jitter
 timeout = _server.timeout_s
 graceful_timeout = _server.graceful_timeout_s
-limit_request_line = 8190
+# The worker refuses longer heads itself (as JSON); these hold gunicorn's parser to the same.
+limit_request_line = MAX_REQUEST_LINE_BYTES
 limit_request_fields = 100
 limit_request_field_size = 8190
 loglevel = "warning"

@@ -1,7 +1,7 @@
 """The function's long-lived services, built from one Config.
 
-Everything the actions use across requests — the records in the upload store, the
-segmentation service with its model and caches — hangs off one Runtime. The HTTP edge builds
+Everything that outlives a request — the records in the upload store, the log of wrong
+passwords, the segmentation service with its model and caches — hangs off one Runtime. The HTTP edge builds
 it on the first request (never at import, so that `import main` stays light and a gunicorn
 master never owns threads or a model).
 """
@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..segmentation.service import SegmentationService
+from ..storage.failures import FailureLog, FileFailureLog
 from ..storage.file_store import FileStore
 from ..storage.ids import IdSigner, signing_key
 from ..storage.records import Records
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     config: Config
     records: Records
+    failures: FailureLog
     segmentation: SegmentationService
     started_at: float = field(default_factory=time.monotonic)
     invocations: int = 0
@@ -41,6 +43,7 @@ class Runtime:
         runtime = cls(
             config=config,
             records=Records(store, IdSigner(_signing_key_or_ephemeral(config)), config.upload_ttl_s),
+            failures=FileFailureLog(config.failures_dir),
             segmentation=SegmentationService(config),
         )
         if config.model_preload and runtime.segmentation.wants_model:

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ..errors import BadRequest, Expired, NotFound, WrongKind
-from ..imaging.codecs import DecodedImage, decode_lossless, encode_lossless
+from ..imaging.decode import DecodedImage
+from ..imaging.encode import decode_lossless, encode_lossless
 from .ids import IdSigner, ObjectId, new_child_key, new_key
 from .store import StoredItem, UploadStore
 

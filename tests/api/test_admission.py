@@ -46,7 +46,7 @@ def test_a_second_job_past_the_queue_timeout_gets_503_with_retry_after(config, s
 
 
 def test_more_jobs_run_together_when_allowed():
-    admission = Admission(max_jobs=2, queue_timeout_s=0)
+    admission = Admission(max_jobs=2, max_waiting=4, queue_timeout_s=0)
     with admission.job(), admission.job():
         assert admission.running == 2
         with pytest.raises(ServiceUnavailable):
@@ -56,9 +56,30 @@ def test_more_jobs_run_together_when_allowed():
 
 
 def test_a_failing_job_releases_its_slot():
-    admission = Admission(max_jobs=1, queue_timeout_s=0)
+    admission = Admission(max_jobs=1, max_waiting=4, queue_timeout_s=0)
     with pytest.raises(RuntimeError):
         with admission.job():
             raise RuntimeError("boom")
     with admission.job():
         assert admission.running == 1
+
+
+def test_jobs_beyond_the_waiting_room_are_turned_away_at_once():
+    admission = Admission(max_jobs=1, max_waiting=0, queue_timeout_s=30)
+    with admission.job():
+        started = threading.Event()
+        outcome = []
+
+        def second_job():
+            started.set()
+            try:
+                with admission.job():
+                    outcome.append("ran")
+            except ServiceUnavailable as error:
+                outcome.append(error.code)
+
+        worker = threading.Thread(target=second_job)
+        worker.start()
+        worker.join(5)
+        assert started.is_set() and not worker.is_alive(), "it waited for the slot instead of leaving"
+    assert outcome == ["busy"]

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from handler.edge import create_handler
-from handler.edge.auth import AuthGate, secrets_match
+from handler.edge.auth import AuthGate, client_address, secrets_match
+from handler.storage.failures import FileFailureLog
 from handler.errors import TooManyAttempts, Unauthorized
 from handler.platform.logs import JsonFormatter
 
@@ -107,58 +108,84 @@ def test_the_secret_never_appears_in_logs_or_responses(client, upload, scene_pix
     assert not [text for text in texts if "horse" in text]
 
 
+def _guess(client, forwarded_for: str | None = None, address: str = "10.9.9.9", password: str = "guess"):
+    headers = {"X-App-Password": password} | ({"X-Forwarded-For": forwarded_for} if forwarded_for else {})
+    return client.post("/process", json={}, headers=headers, environ_base={"REMOTE_ADDR": address})
+
+
 def test_failed_guesses_are_throttled_after_auth_max_failures_with_retry_after(strict_client):
-    for _ in range(3):
-        assert strict_client.post("/process", json={}, headers={"X-App-Password": "guess"}).status_code == 401
-    response = strict_client.post("/process", json={}, headers=AUTH)
+    assert [_guess(strict_client).status_code for _ in range(3)] == [401, 401, 401]
+    response = _guess(strict_client)
     assert response.status_code == 429
     assert response.get_json()["error"]["code"] == "too_many_attempts"
     assert 1 <= int(response.headers["Retry-After"]) <= 60
 
 
+def test_a_throttled_address_presenting_the_right_password_is_let_in(strict_client):
+    for _ in range(4):
+        _guess(strict_client)
+    assert _guess(strict_client, password=PASSWORD).status_code == 400  # past auth: the empty body is wrong
+
+
 def test_throttling_one_address_leaves_others_alone(strict_client):
     for _ in range(3):
-        strict_client.post("/process", json={}, headers={"X-App-Password": "guess"},
-                           environ_base={"REMOTE_ADDR": "10.0.0.1"})
-    response = strict_client.post("/process", json={}, headers=AUTH, environ_base={"REMOTE_ADDR": "10.0.0.2"})
-    assert response.status_code == 400
+        _guess(strict_client, address="10.0.0.1")
+    assert _guess(strict_client, address="10.0.0.2").status_code == 401
 
 
-def _fail_three_times(client, forwarded_for: str) -> None:
+def test_the_throttle_survives_a_new_worker(config):
+    """A recycled worker builds its services afresh; the failures are kept beside the store."""
+    strict = replace(config, auth_max_failures=3)
     for _ in range(3):
-        client.post("/process", json={}, headers={"X-App-Password": "guess", "X-Forwarded-For": forwarded_for},
-                    environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        _guess(client_for(create_handler(strict)))
+    assert _guess(client_for(create_handler(strict))).status_code == 429
 
 
 def test_without_trust_proxy_x_forwarded_for_is_ignored_so_it_cannot_dodge_the_throttle(strict_client):
-    _fail_three_times(strict_client, "203.0.113.5")
-    response = strict_client.post("/process", json={}, headers={**AUTH, "X-Forwarded-For": "198.51.100.7"},
-                                  environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    assert response.status_code == 429
+    for index in range(3):
+        _guess(strict_client, forwarded_for=f"203.0.113.{index}")
+    assert _guess(strict_client, forwarded_for="198.51.100.7").status_code == 429
 
 
-def test_with_trust_proxy_the_first_x_forwarded_for_entry_is_the_client(config):
+def test_with_trust_proxy_the_client_is_the_entry_the_proxy_appended(config):
     client = client_for(create_handler(replace(config, auth_max_failures=3, trust_proxy=True)))
-    _fail_three_times(client, "203.0.113.5, 10.0.0.1")
-    same_client = client.post("/process", json={}, headers={**AUTH, "X-Forwarded-For": "203.0.113.5"},
-                              environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    other_client = client.post("/process", json={}, headers={**AUTH, "X-Forwarded-For": "198.51.100.7, 10.0.0.1"},
-                               environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    assert same_client.status_code == 429
-    assert other_client.status_code == 400  # past auth: only the empty body is wrong
+    for index in range(3):  # the client rotates what it writes; the proxy appends what it saw
+        _guess(client, forwarded_for=f"198.51.100.{index}, 203.0.113.5")
+    assert _guess(client, forwarded_for="192.0.2.77, 203.0.113.5").status_code == 429
+    assert _guess(client, forwarded_for="203.0.113.5, 192.0.2.8").status_code == 401
 
 
-def test_an_address_is_let_back_in_once_its_oldest_failure_leaves_the_window():
-    now = [0.0]
-    gate = AuthGate("pw", max_failures=2, window_s=60, clock=lambda: now[0])
+def test_a_client_cannot_lock_out_another_address_by_naming_it(config):
+    client = client_for(create_handler(replace(config, auth_max_failures=3, trust_proxy=True)))
+    for _ in range(3):
+        _guess(client, forwarded_for="203.0.113.5, 192.0.2.66")  # spoofs the victim 203.0.113.5
+    assert _guess(client, forwarded_for="203.0.113.5").status_code == 401
+
+
+def test_trusted_proxy_hops_counts_that_many_entries_from_the_right():
+    assert client_address("10.0.0.1", "a, b, c", trusted_hops=2) == "b"
+    assert client_address("10.0.0.1", "c", trusted_hops=2) == "10.0.0.1"
+    assert client_address("10.0.0.1", "a, b", trusted_hops=0) == "10.0.0.1"
+
+
+def test_a_non_latin_1_password_can_be_used(config):
+    client = client_for(create_handler(replace(config, app_password="пароль-ключ")))
+    garbled = "пароль-ключ".encode().decode("latin-1")  # how WSGI hands the header over
+    assert client.post("/process", json={}, headers={"X-App-Password": garbled}).status_code == 400
+
+
+def test_an_address_is_let_back_in_once_its_oldest_failure_leaves_the_window(tmp_path):
+    now = [1000.0]
+    gate = AuthGate("pw", FileFailureLog(tmp_path), max_failures=2, window_s=60, clock=lambda: now[0])
     for _ in range(2):
         with pytest.raises(Unauthorized):
             gate.require("bad", "a")
     with pytest.raises(TooManyAttempts) as throttled:
         gate.require("bad", "a")
     assert throttled.value.headers["Retry-After"] == "60"
-    now[0] = 61
-    gate.require("pw", "a")
+    now[0] += 61
+    with pytest.raises(Unauthorized):
+        gate.require("bad", "a")
 
 
 def test_secret_comparison_survives_non_ascii_and_empty_input():

@@ -120,7 +120,7 @@ def test_a_decompression_bomb_is_refused_by_its_declared_size_before_any_pixel_i
     response = post_image(client, bomb)
     assert response.status_code == 413
     assert error_code(response) == "image_too_large"
-    assert response.get_json()["error"]["details"]["max_pixels"] == 40_000_000
+    assert response.get_json()["error"]["details"]["max_pixels"] == 24_000_000
     assert decoded == []
 
 
@@ -298,13 +298,20 @@ def test_a_form_with_too_many_fields_is_413_saying_so(client):
 
 # ---- malformed requests --------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe{}", b"[" * 100000,
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe{}", b"[" * 5000,
                                   b'{"image_id": NaN}', b'{"box": [0, 0, Infinity, 1]}', b""],
                          ids=["syntax", "array", "string", "bad-utf8", "deep", "NaN", "Infinity", "empty"])
 def test_malformed_json_is_400_invalid_json(client, body):
     response = client.post("/process", data=body, content_type="application/json", headers=AUTH)
     assert response.status_code == 400
     assert error_code(response) == "invalid_json"
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a": [' + b"{}," * 20_000 + b"{}]}"], ids=["deep", "wide"])
+def test_json_with_more_brackets_than_any_request_needs_is_refused_before_parsing(client, body):
+    response = client.post("/process", data=body, content_type="application/json", headers=AUTH)
+    assert response.status_code == 400
+    assert error_code(response) == "json_too_complex"
 
 
 @pytest.mark.parametrize("fields", [
