@@ -15,6 +15,7 @@ from ..platform.runtime import Runtime
 _GIB = 1024 ** 3
 _MIB = 1024 ** 2
 _STORE_NEARLY_FULL = 0.9
+_DISK_FULL_BYTES = 1024 * 1024
 
 
 def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
@@ -26,9 +27,14 @@ def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
     record = runtime.segmentation.record
     writable = runtime.records.store.is_writable()
     store_used = runtime.records.store.used_bytes()
+    disk_free = resources.disk_free_bytes(config.temp_dir)
     problems, warnings = [], []
     if not writable:
         problems.append("TEMP_DIR is not writable: uploads cannot be stored")
+    elif disk_free < _DISK_FULL_BYTES:
+        problems.append("the file system holding TEMP_DIR is full: uploads cannot be stored")
+    elif disk_free < config.max_upload_bytes:
+        warnings.append("the file system holding TEMP_DIR has less room than one upload may take")
     if config.segmenter == "mobilesam" and record.state in (ModelState.UNAVAILABLE, ModelState.FAILED):
         problems.append("SEGMENTER=mobilesam but the model has no usable weights")
     if not config.app_password:
@@ -49,7 +55,7 @@ def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
             "load_seconds": record.load_seconds,
             "error": record.error,
         },
-        "system": _system_report(config.temp_dir, writable, store_used),
+        "system": _system_report(writable, store_used, disk_free),
         "jobs": jobs,
         "uptime_s": round(time.monotonic() - runtime.started_at, 1),
         "invocations": runtime.invocations,
@@ -58,7 +64,7 @@ def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
     return report, 503 if problems else 200
 
 
-def _system_report(temp_dir, writable: bool, store_used: int) -> dict:
+def _system_report(writable: bool, store_used: int, disk_free: int) -> dict:
     memory = resources.memory_usage()
     return {
         "memory_total_gb": round(memory.total_bytes / _GIB, 3),
@@ -69,5 +75,5 @@ def _system_report(temp_dir, writable: bool, store_used: int) -> dict:
         "cpu_count": resources.effective_cpu_count(),
         "temp_dir_writable": writable,
         "store_used_mb": round(store_used / _MIB, 2),
-        "disk_free_gb": round(resources.disk_free_bytes(temp_dir) / _GIB, 2),
+        "disk_free_gb": round(disk_free / _GIB, 2),
     }

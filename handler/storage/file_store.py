@@ -1,6 +1,7 @@
 """The local upload store: one file per item under TEMP_DIR (in a container, /dev/shm)."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -52,8 +53,12 @@ class FileStore:
             return None
         item = _parse_item(key, blob)
         if item is None:  # damaged on disk, or not ours: unusable, so treat it as gone
-            _unlink(path)
+            with contextlib.suppress(ServiceUnavailable):
+                _unlink(path)
         return item
+
+    def contains(self, key: str) -> bool:
+        return self._path(key).is_file()
 
     def delete(self, key: str) -> int:
         self._path(key)
@@ -98,11 +103,11 @@ class FileStore:
             os.utime(partial, (expires_at, expires_at))
             os.replace(partial, path)
         except OSError as error:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # on a read-only file system this fails too
+                partial.unlink(missing_ok=True)
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage("the server's upload storage is full; try again later") from None
-            raise ServiceUnavailable("the server cannot store uploads right now (TEMP_DIR is not writable)",
-                                     code="storage_unavailable") from None
+            raise _unavailable() from None
 
     def _entries(self, *, include_partial: bool):
         try:
@@ -126,11 +131,10 @@ class FileStore:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError:
-            raise ServiceUnavailable("the server cannot store uploads right now (TEMP_DIR is not writable)",
-                                     code="storage_unavailable") from None
+            raise _unavailable() from None
 
     def _path(self, key: str) -> Path:
-        if not _KEY_PATTERN.match(key):
+        if not _KEY_PATTERN.fullmatch(key):
             raise ValueError("not a store key")
         return self.directory / f"{key}{_SUFFIX}"
 
@@ -156,7 +160,14 @@ def _unlink(path: str | Path) -> int:
         return 1
     except FileNotFoundError:
         return 0
+    except OSError:  # a read-only or vanished TEMP_DIR
+        raise _unavailable() from None
 
 
 def _is_partial(name: str) -> bool:
     return name.endswith(_PARTIAL_SUFFIX)
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("the server cannot store uploads right now: try again later", code="storage_unavailable",
+                              details={"reason": "TEMP_DIR is not writable"})

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 KIND_PREFIXES = {"scene": "scn", "product": "prd", "mask": "msk"}
 _KIND_BY_PREFIX = {prefix: kind for kind, prefix in KIND_PREFIXES.items()}
-_ID_PATTERN = re.compile(r"^(scn|prd|msk)\.([0-9a-f]{32}(?:_[0-9a-f]{16})?)\.([0-9a-z]{1,12})\.([A-Za-z0-9_-]{22})$")
+_ID_PATTERN = re.compile(r"(scn|prd|msk)\.([0-9a-f]{32}(?:_[0-9a-f]{16})?)\.([0-9a-z]{1,12})\.([A-Za-z0-9_-]{22})")
 KEY_FILENAME = ".signing_key"
 
 
@@ -53,7 +53,7 @@ class IdSigner:
 
     def parse(self, token: object, *, kind: str, field: str) -> ObjectId:
         """The ObjectId a token names, if it is well formed, authentic and of `kind`."""
-        match = _ID_PATTERN.match(token) if isinstance(token, str) and len(token) < 128 else None
+        match = _ID_PATTERN.fullmatch(token) if isinstance(token, str) and len(token) < 128 else None
         if match is None:
             raise InvalidId(f"{field} is not an id this service issued")
         prefix, key, expiry, signature = match.groups()

@@ -74,6 +74,11 @@ class Records:
         key = new_child_key(scene.key)
         meta = {"shape": list(mask.shape), **details}
         self.store.put(key, "mask", np.packbits(mask).tobytes(), meta, scene.expires_at)
+        if not self.store.contains(scene.key):
+            # The scene was deleted (or evicted) while this mask was being made: a delete that
+            # came first must leave nothing behind.
+            self.store.delete(key)
+            raise _gone("image_id")
         return self.signer.issue(ObjectId(kind="mask", key=key, expires_at=scene.expires_at))
 
     def load_mask(self, token: object, scene: StoredImage) -> StoredMask:

@@ -25,6 +25,9 @@ class UploadStore(Protocol):
     def get(self, key: str) -> StoredItem | None:
         """The item, or None when it is not (or no longer) stored."""
 
+    def contains(self, key: str) -> bool:
+        """Whether the item is stored, without reading it."""
+
     def delete(self, key: str) -> int:
         """Remove the item and every item derived from it; returns how many were removed."""
 

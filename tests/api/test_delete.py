@@ -93,3 +93,21 @@ def test_delete_of_a_mask_id_is_400_wrong_kind(client, upload, scene_pixels):
     response = client.post("/delete", json={"image_id": mask["mask_id"]}, headers=AUTH)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "wrong_kind"
+
+
+def test_a_delete_that_lands_while_a_mask_is_being_made_leaves_no_mask(config, scene_pixels, monkeypatch, tmp_path):
+    function = create_handler(replace(config, max_concurrent_jobs=2))
+    client = client_for(function)
+    scene = upload_image(client, scene_pixels)
+    grabcut = function.runtime.segmentation.grabcut
+    real_segment = grabcut.segment
+
+    def segment_then_the_scene_is_deleted(*args, **kwargs):
+        result = real_segment(*args, **kwargs)
+        assert client.post("/delete", json={"image_id": scene["image_id"]}, headers=AUTH).status_code == 200
+        return result
+
+    monkeypatch.setattr(grabcut, "segment", segment_then_the_scene_is_deleted)
+    response = client.post("/process", json={"image_id": scene["image_id"], "box": PRODUCT_BOX}, headers=AUTH)
+    assert response.status_code == 404
+    assert store_files(tmp_path) == []

@@ -7,9 +7,11 @@ state, the fallback under SEGMENTER=auto, 503 with a reason under SEGMENTER=mobi
 from __future__ import annotations
 
 import base64
+import errno
 import gc
 import io
 import json
+import os
 import signal
 import threading
 from dataclasses import replace
@@ -19,6 +21,7 @@ import psutil
 import pytest
 
 from handler.edge import create_handler
+from handler.platform import resources
 
 from support.function import AUTH, client_for
 from support.images import PRODUCT_BOX, jpeg_bytes, png_bytes
@@ -41,7 +44,7 @@ def test_uploads_are_503_when_temp_dir_is_not_writable(unwritable_client, scene_
     response = client.post("/upload", headers=AUTH, data={"image": (io.BytesIO(png_bytes(scene_pixels)), "s.png")})
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "storage_unavailable"
-    assert "TEMP_DIR" in response.get_json()["error"]["message"]
+    assert "TEMP_DIR" in response.get_json()["error"]["details"]["reason"]
 
 
 def test_inline_processing_is_503_when_temp_dir_is_not_writable(unwritable_client, scene_pixels):
@@ -56,6 +59,30 @@ def test_health_names_the_unwritable_temp_dir(unwritable_client):
     response = client.get("/health")
     assert response.status_code == 503
     assert any("TEMP_DIR" in reason for reason in response.get_json()["reasons"])
+
+
+def test_a_read_only_temp_dir_is_503_not_500(client, upload, scene_pixels, monkeypatch, tmp_path):
+    scene = upload(scene_pixels)
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", read_only)
+    monkeypatch.setattr(os, "open", read_only)
+    for response in (client.post("/delete", json={"image_id": scene["image_id"]}, headers=AUTH),
+                     client.post("/upload", headers=AUTH, data={"image": (io.BytesIO(png_bytes(scene_pixels)), "s.png")})):
+        assert response.status_code == 503, response.get_json()
+        assert response.get_json()["error"]["code"] == "storage_unavailable"
+
+
+def test_health_is_unhealthy_when_the_disk_is_full(client, monkeypatch):
+    monkeypatch.setattr(resources, "disk_free_bytes", lambda path: 4096)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert any("full" in reason for reason in response.get_json()["reasons"])
 
 
 # ---- a stop signal while a request runs ----------------------------------------------------

@@ -103,6 +103,24 @@ def test_a_zero_byte_upload_is_400_empty_upload(client):
     assert error_code(response) == "empty_upload"
 
 
+def test_a_truncated_jpeg_declaring_a_big_image_is_400_corrupt_image(client):
+    big = np.zeros((4000, 6000, 3), np.uint8)
+    big[::50] = 255
+    whole = encoded(Image.fromarray(big), "JPEG", quality=90)
+    response = post_image(client, whole[: len(whole) * 3 // 5])
+    assert response.status_code == 400
+    assert error_code(response) == "corrupt_image"
+
+
+def test_a_png_with_random_bytes_inside_is_400_corrupt_image(client):
+    noise = np.random.default_rng(2).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    damaged = bytearray(encoded(Image.fromarray(noise), "PNG"))
+    damaged[len(damaged) // 2:len(damaged) // 2 + 64] = np.random.default_rng(3).bytes(64)
+    response = post_image(client, bytes(damaged))
+    assert response.status_code == 400
+    assert error_code(response) == "corrupt_image"
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_a_truncated_image_is_400_corrupt_image(client, fmt):
     noise = np.random.default_rng(1).integers(0, 256, (120, 160, 3), dtype=np.uint8)

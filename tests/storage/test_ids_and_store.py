@@ -60,6 +60,12 @@ def test_secret_key_derives_the_signing_key(tmp_path):
     assert not (tmp_path / ".signing_key").exists()
 
 
+def test_an_id_with_a_trailing_newline_is_invalid():
+    token = _signer().issue(ObjectId(kind="scene", key=new_key(), expires_at=2_000_000_000))
+    with pytest.raises(InvalidId):
+        _signer().parse(token + "\n", kind="scene", field="image_id")
+
+
 def test_tampered_id_over_http_is_400_invalid_id(client, upload, scene_pixels):
     token = upload(scene_pixels)["image_id"]
     response = client.post("/process", json={"image_id": token[:-2] + "xx", "box": PRODUCT_BOX}, headers=AUTH)
