@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
-from support.function import AUTH
+from handler.edge import create_handler
+from support.function import AUTH, client_for, upload_image
 from support.images import PRODUCT_BOX
 
 
