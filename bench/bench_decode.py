@@ -16,7 +16,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +27,10 @@ _CHILD = r"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from handler.imaging.decode import decode_upload
+try:
+    from handler.imaging.decode import decode_upload
+except ImportError:  # the layout before the reshaping (--repo of an older checkout)
+    from handler.imaging import decode_upload
 
 def status(field):
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -48,8 +50,8 @@ print(json.dumps({"idle": idle, "peak": status("VmHWM"), "ms": (time.perf_counte
 """
 
 
-def measure(path: Path, kind: str, max_pixels: int) -> dict:
-    completed = subprocess.run([sys.executable, "-c", _CHILD, str(REPO), str(path), kind, str(max_pixels)],
+def measure(repo: Path, path: Path, kind: str, max_pixels: int) -> dict:
+    completed = subprocess.run([sys.executable, "-c", _CHILD, str(repo), str(path), kind, str(max_pixels)],
                                capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if completed.returncode != 0:
         return {"idle": 0, "peak": 0, "ms": 0, "outcome": f"crashed: {completed.stderr.strip()[-120:]}"}
@@ -59,6 +61,7 @@ def measure(path: Path, kind: str, max_pixels: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pixels", type=int, default=24_000_000, help="MAX_PIXELS, and about the size of each case")
+    parser.add_argument("--repo", type=Path, default=REPO, help="measure the decoder of this checkout")
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f}; MAX_PIXELS {args.pixels:,}\n")
@@ -67,10 +70,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for case in CASES:
             path = Path(folder) / "case"
-            started = time.perf_counter()
             path.write_bytes(make_case(case, args.pixels - 1))
-            del started
-            result = measure(path, case.kind, args.pixels)
+            result = measure(args.repo, path, case.kind, args.pixels)
             above = (result["peak"] - result["idle"]) / 2**20
             print(f"| {case.name} | {path.stat().st_size / 2**20:.1f} MB | {result['outcome']} | "
                   f"{above:.0f} MB | {result['ms']:.0f} ms |", flush=True)

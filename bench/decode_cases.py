@@ -76,11 +76,11 @@ def _sixteen_bit(channels: int, fmt: str) -> Callable[[int, int], bytes]:
 
 
 def _int32(width: int, height: int) -> bytes:
-    return _save(Image.fromarray(_gradient(width, height).astype(np.int32) * 1000), "TIFF")
+    return _save(Image.fromarray(_gradient(width, height).astype(np.int32) * 1000), "TIFF", compression="tiff_deflate")
 
 
 def _float32(width: int, height: int) -> bytes:
-    return _save(Image.fromarray(_gradient(width, height).astype(np.float32)), "TIFF")
+    return _save(Image.fromarray(_gradient(width, height).astype(np.float32)), "TIFF", compression="tiff_deflate")
 
 
 def _animated_gif(width: int, height: int) -> bytes:

@@ -27,7 +27,7 @@ class Config:
     max_side: int = 1280
     upload_ttl_s: int = 3600
     max_store_mb: float = 64.0
-    max_upload_mb: float = 16.0
+    max_upload_mb: float = 32.0
     max_pixels: int = 24_000_000
     max_points: int = 32
     segmenter: str = "auto"

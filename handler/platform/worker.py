@@ -13,13 +13,17 @@ hands the connection to a thread only once they are complete:
 - `GET /health` (and the page's small static files) run on a reserve pool of threads that
   heavy requests never use, so the platform's health check answers whatever else is going on;
 - bodies are read by the application, which bounds them in size and time
-  (handler/edge/body.py); gunicorn's own refusals are JSON with the security headers.
+  (handler/edge/body.py); gunicorn's own refusals are JSON with the security headers;
+- a connection closed after its answer lingers (to read what the client still sends, so the
+  answer is not cut off by a reset) in the event loop too, never blocking it: gunicorn's own
+  close waits up to 2 s per connection there, so 32 stalled uploads would stall everything.
 
 It extends gunicorn's ThreadWorker (gunicorn is pinned, as this relies on its connection
 object), configured through gunicorn's `worker_class` setting.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import selectors
@@ -33,6 +37,8 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 HEADER_TIMEOUT_S = 10.0
+LINGER_S = 2.0
+LINGER_MAX_BYTES = 64 * 1024
 MAX_REQUEST_LINE_BYTES = 8190
 MAX_HEAD_BYTES = 64 * 1024
 RESERVE_THREADS = 2
@@ -53,6 +59,7 @@ class HeaderFirstWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.reserve_pool: futures.ThreadPoolExecutor | None = None
         self.reading: deque[_Reading] = deque()
+        self.lingering: deque[_Lingering] = deque()
 
     def init_process(self):
         self.reserve_pool = futures.ThreadPoolExecutor(max_workers=RESERVE_THREADS, thread_name_prefix="reserve")
@@ -66,7 +73,9 @@ class HeaderFirstWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        self._read_head(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+        conn = _Connection(self.cfg, client_sock, client_addr, listener.getsockname())
+        conn.linger = self._linger
+        self._read_head(conn)
 
     def on_client_socket_readable(self, conn, client):
         """A kept-alive connection is sending its next request: read its head here too."""
@@ -81,9 +90,10 @@ class HeaderFirstWorker(ThreadWorker):
         future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
 
     def murder_keepalived(self, force=False):
-        # Called by the event loop on every turn: expire slow heads there too.
+        # Called by the event loop on every turn: expire slow heads and lingering closes too.
         super().murder_keepalived(force)
         self._expire_heads(force)
+        self._expire_lingering(force)
 
     def handle_error(self, req, client, addr, exc):
         """gunicorn's refusals (bad framing, oversized lines) as JSON, with the security headers."""
@@ -139,6 +149,42 @@ class HeaderFirstWorker(ThreadWorker):
         self.nr_conns -= 1
         reading.conn.close()
 
+    def _linger(self, conn: TConn) -> None:
+        """Half-close after the answer, then read (and drop) what the client still sends until
+        it closes too, LINGER_MAX_BYTES arrived or LINGER_S passed, without blocking the loop."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+        except OSError:
+            conn.sock.close()
+            return
+        lingering = _Lingering(conn, time.monotonic() + LINGER_S)
+        self.lingering.append(lingering)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_bytes, lingering))
+
+    def _on_linger_bytes(self, lingering: "_Lingering", client) -> None:
+        try:
+            data = lingering.conn.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        lingering.drained += len(data)
+        if not data or lingering.drained >= LINGER_MAX_BYTES:
+            self._end_linger(lingering)
+
+    def _expire_lingering(self, force: bool) -> None:
+        now = time.monotonic()
+        while self.lingering and (force or self.lingering[0].deadline <= now):
+            self._end_linger(self.lingering[0])
+
+    def _end_linger(self, lingering: "_Lingering") -> None:
+        with contextlib.suppress(ValueError):
+            self.lingering.remove(lingering)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(lingering.conn.sock)
+        lingering.conn.sock.close()
+
     def _stop_watching(self, reading: "_Reading") -> None:
         try:
             self.reading.remove(reading)
@@ -148,6 +194,25 @@ class HeaderFirstWorker(ThreadWorker):
             self.poller.unregister(reading.conn.sock)
         except (KeyError, ValueError, OSError):
             pass
+
+
+class _Connection(TConn):
+    """gunicorn's connection, whose graceful close is handed to the worker's event loop."""
+
+    linger = None
+
+    def close(self, graceful=False):
+        if graceful and self.linger is not None:
+            self.linger(self)
+        else:
+            super().close(graceful)
+
+
+class _Lingering:
+    def __init__(self, conn: TConn, deadline: float):
+        self.conn = conn
+        self.deadline = deadline
+        self.drained = 0
 
 
 class _Reading:

@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -52,11 +53,13 @@ def function_env(workdir: Path, **overrides: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_function(env: dict[str, str], workdir: Path, *, gunicorn: bool = False) -> Iterator[Server]:
+def running_function(env: dict[str, str], workdir: Path, *, gunicorn: bool = False,
+                     preexec_fn=None) -> Iterator[Server]:
     """The function on a free loopback port, until the block ends.
 
     gunicorn=False: `functions-framework --target handler` (the README's path without a
     container); True: `python -m handler.platform.server` (the container's server).
+    preexec_fn runs in the child before it starts (e.g. joining a memory cgroup).
     """
     port = free_port()
     if gunicorn:
@@ -67,7 +70,8 @@ def running_function(env: dict[str, str], workdir: Path, *, gunicorn: bool = Fal
                    "--source", str(REPO / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
     log_path = workdir / f"server-{port}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=preexec_fn)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
         wait_until_serving(server)
@@ -108,6 +112,31 @@ def call(url: str, method: str, path: str, *, body: bytes | None = None, headers
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
+
+
+def offer_body(url: str, head: bytes, body: bytes, piece_bytes: int = 65536) -> tuple[bytes, int]:
+    """Send a request head, then its body in pieces, stopping as soon as the server answers or
+    hangs up; returns (the server's whole answer, body bytes sent before it answered)."""
+    host, port = url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(head)
+        try:
+            while sent < len(body) and not select.select([connection], [], [], 0)[0]:
+                connection.sendall(body[sent:sent + piece_bytes])
+                sent += piece_bytes
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        answer = b""
+        while True:
+            try:
+                piece = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not piece:
+                break
+            answer += piece
+    return answer, min(sent, len(body))
 
 
 def call_json(url: str, method: str, path: str, payload: dict | None = None, headers: dict | None = None):
