@@ -89,7 +89,9 @@ class SepConv(nn.Module):
         super().__init__()
         if noise:
             self.noise_strength = nn.Parameter(torch.zeros([]))
-            self.register_buffer("noise_const", torch.randn(resolution, resolution))
+            # zeros, not randn: the checkpoint holds the values, and randn on the meta device
+            # imports hundreds of torch modules (~33 MB).
+            self.register_buffer("noise_const", torch.zeros(resolution, resolution))
         self.conv1 = _depthwise(in_ch, 3, padding=1, bias=True)
         self.conv2 = nn.Conv2d(in_ch, out_ch, 1, bias=False)
         self.downsample = Downsample(in_ch) if down else None
