@@ -11,7 +11,7 @@ def to_model_input(image: np.ndarray | torch.Tensor, known: np.ndarray | torch.T
     Channel 0 is `known - 0.5` (+0.5 keep, -0.5 hole); channels 1-3 are RGB scaled to [-1, 1]
     (`v * 2 / 255 - 1`) times `known`, so hole pixels are 0. The generator needs H = W = 512.
     """
-    image, known = torch.as_tensor(image), torch.as_tensor(known)
+    image, known = _tensor(image), _tensor(known)
     if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be (H, W, 3) uint8, got {tuple(image.shape)} {image.dtype}")
     if known.dtype != torch.bool or tuple(known.shape) != tuple(image.shape[:2]):
@@ -34,3 +34,8 @@ def to_pixels(output: torch.Tensor) -> np.ndarray:
         raise ValueError(f"output must be (1, 3, H, W), got {tuple(output.shape)}")
     pixels = (output[0].permute(1, 2, 0) * 0.5 + 0.5).mul_(255).clamp_(0, 255).round_()
     return pixels.to(torch.uint8).numpy()
+
+
+def _tensor(array: np.ndarray | torch.Tensor) -> torch.Tensor:
+    # A copy of numpy input: arrays from Pillow are read-only, which torch.from_numpy warns about.
+    return array if isinstance(array, torch.Tensor) else torch.tensor(np.asarray(array))
