@@ -34,10 +34,13 @@ from torch import nn
 
 from .migan import ACT_CLAMP, ACT_GAIN, RESOLUTION, RESOLUTIONS, MiGan, SepConv, channels, check_input
 
-# Rows per band at 512; a band at resolution r has BAND_512 * r / 512 rows (at least 1), so
-# that the bands of every level cover the same input rows. A row of any feature map at 64
-# and above holds ch(r) * r = 32768 floats (128 KB).
-BAND_512 = 8
+# Rows per band at 512, in the encoder pass and in the synthesis pass (with its recomputed
+# skip features); a band at resolution r has band_512 * r / 512 rows (at least 1), so that
+# the bands of every level cover the same input rows. A row of any feature map at 64 and
+# above holds ch(r) * r = 32768 floats (128 KB). The synthesis holds ~4x more streams and
+# sets the peak memory: smaller bands there, larger (faster) ones in the encoder.
+ENCODER_BAND_512 = 8
+SYNTHESIS_BAND_512 = 4
 # Maps at or below this resolution are computed in one band.
 WHOLE_UP_TO = 16
 # Skip features at this resolution and above are recomputed by the synthesis, not stored.
@@ -69,8 +72,8 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x[0].permute(1, 2, 0)
 
 
-def _band(resolution: int) -> int:
-    return resolution if resolution <= WHOLE_UP_TO else max(BAND_512 * resolution // RESOLUTION, 1)
+def _band(resolution: int, band_512: int) -> int:
+    return resolution if resolution <= WHOLE_UP_TO else max(band_512 * resolution // RESOLUTION, 1)
 
 
 class RowStream:
@@ -302,13 +305,14 @@ class LeanMiGan(nn.Module):
         """The stored skip features {r: (r, r, ch(r))}, r < RECOMPUTED_FROM, and the (4, 4, 512) bottleneck."""
         source = self._input_features(x)
         stored = {}
+        band_512 = ENCODER_BAND_512
         for r in RESOLUTIONS:
-            feat = self._feature_stream(r, source, records.new(f"encoder_feats.{r}", r, channels(r)))
+            feat = self._feature_stream(r, source, band_512, records.new(f"encoder_feats.{r}", r, channels(r)))
             if r < RECOMPUTED_FROM:
-                stored[r] = _materialise(feat.reader(), r, _band(r))
-                source = self._block_output(r, Stored(stored[r]))
+                stored[r] = _materialise(feat.reader(), r, _band(r, band_512))
+                source = self._block_output(r, Stored(stored[r]), band_512)
             else:
-                source = self._block_output(r, feat.reader())
+                source = self._block_output(r, feat.reader(), band_512)
         bottleneck = source(0, 4).clone()
         records.put("encoder_out", bottleneck)
         return stored, bottleneck
@@ -320,17 +324,19 @@ class LeanMiGan(nn.Module):
             return _act_(torch.addmm(self.fromrgb_bias, pixels, self.fromrgb_weight)).view(hi - lo, RESOLUTION, -1)
         return rows
 
-    def _feature_stream(self, r: int, source: Source, record: torch.Tensor | None = None) -> RowStream:
+    def _feature_stream(self, r: int, source: Source, band_512: int, record: torch.Tensor | None = None
+                        ) -> RowStream:
         """feats[r] = encoder b{r}.conv1 of the block's input `source`."""
-        return RowStream(r, r, channels(r), self.encoder[r][0].plain(source, r), _band(r), record)
+        return RowStream(r, r, channels(r), self.encoder[r][0].plain(source, r), _band(r, band_512), record)
 
-    def _block_output(self, r: int, feat: Source) -> Source:
+    def _block_output(self, r: int, feat: Source, band_512: int) -> Source:
         """Rows of encoder block b{r}'s output, conv2(feats[r]): (r/2, r/2, ch(r/2)); b4: (4, 4, 512)."""
         conv2 = self.encoder[r][1]
         if conv2.down is None:
-            return RowStream(r, r, conv2.out_channels, conv2.plain(feat, r), _band(r)).reader()
+            return RowStream(r, r, conv2.out_channels, conv2.plain(feat, r), _band(r, band_512)).reader()
         half = r // 2
-        return RowStream(half, half, conv2.out_channels, conv2.down_sampled(feat, r), _band(half)).reader()
+        return RowStream(half, half, conv2.out_channels, conv2.down_sampled(feat, r),
+                         _band(half, band_512)).reader()
 
     def _recomputed_features(self, x: torch.Tensor) -> dict[int, Source]:
         """Readers of feats[r] for r >= RECOMPUTED_FROM, recomputed band by band from the input."""
@@ -338,12 +344,12 @@ class LeanMiGan(nn.Module):
         for group in FEATURE_CHAINS:
             source = self._input_features(x)
             for r in RESOLUTIONS:
-                feat = self._feature_stream(r, source)
+                feat = self._feature_stream(r, source, SYNTHESIS_BAND_512)
                 if r in group:
                     readers[r] = feat.reader()
                 if r == min(group):
                     break
-                source = self._block_output(r, feat.reader())
+                source = self._block_output(r, feat.reader(), SYNTHESIS_BAND_512)
         return readers
 
     def _synthesise(self, x: torch.Tensor, stored: dict[int, torch.Tensor], bottleneck: torch.Tensor,
@@ -354,12 +360,12 @@ class LeanMiGan(nn.Module):
         img_source: Source | None = None
         for r in reversed(RESOLUTIONS):
             conv1, conv2 = self.synthesis[r]
-            ch, band = channels(r), _band(r)
+            ch, band = channels(r), _band(r, SYNTHESIS_BAND_512)
             if conv1.up is None:
                 t = RowStream(r, r, ch, _plus(conv1.plain(s_source, r), feats.pop(r)), band)
             else:
                 half = r // 2
-                low = RowStream(half, half, ch, conv1.before_up(s_source, half), _band(half))
+                low = RowStream(half, half, ch, conv1.before_up(s_source, half), _band(half, SYNTHESIS_BAND_512))
                 t = RowStream(r, r, ch, conv1.after_up(low.reader(), r, feats.pop(r)), band)
             s = RowStream(r, r, ch, conv2.plain(t.reader(), r), band, records.new(f"synthesis_x.{r}", r, ch))
             img = RowStream(r, r, 3, self._img_compute(r, s.reader(), img_source), band,
@@ -369,7 +375,7 @@ class LeanMiGan(nn.Module):
                 # Only created when it will read: a reader that never reads keeps every row.
                 s_source = s.reader()
         out = torch.empty(1, 3, RESOLUTION, RESOLUTION)
-        band = _band(RESOLUTION)
+        band = _band(RESOLUTION, SYNTHESIS_BAND_512)
         for lo in range(0, RESOLUTION, band):
             out[0, :, lo:lo + band] = img_source(lo, lo + band).permute(2, 0, 1)
         return out
