@@ -149,9 +149,9 @@ def main(args: argparse.Namespace) -> None:
     for e in EXECUTIONS:
         m, median = memory[e], speed["median_s"][e]
         low, high = speed["range_s"][e]
+        code = f"{m['load_file_mb'] + m['forward_file_mb']:.0f} ({m['load_file_mb']:.0f} + {m['forward_file_mb']:.0f})"
         print(f"| {e} | {median:.2f} ({low:.2f}-{high:.2f}) | {base / median:.2f}x | {m['idle_mb']:.0f} | "
-              f"{m['loaded_mb']:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - m['idle_mb']:.0f} | "
-              f"{m['load_file_mb'] + m['forward_file_mb']:.0f} ({m['load_file_mb']:.0f} + {m['forward_file_mb']:.0f}) | "
+              f"{m['loaded_mb']:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - m['idle_mb']:.0f} | {code} | "
               f"{m['later_mb']:.0f} |")
 
 

@@ -358,6 +358,11 @@ class LeanMiGan(nn.Module):
 
     def _synthesise(self, x: torch.Tensor, stored: dict[int, torch.Tensor], bottleneck: torch.Tensor,
                     records: _Records) -> torch.Tensor:
+        """The (1, 3, 512, 512) output: blocks b4 .. b512 as streams, pulled band by band by the image at 512.
+
+        Per block r: `low` (before Up, r/2 rows), t = conv1(s) + feats[r], s = conv2(t) and
+        img[r], each a stream reading the one before; feats[r] is stored or recomputed.
+        """
         feats: dict[int, Source] = {r: Stored(t) for r, t in stored.items()}
         feats.update(self._recomputed_features(x))
         s_source: Source = Stored(bottleneck)
