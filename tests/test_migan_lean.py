@@ -155,6 +155,21 @@ def test_fp16_checkpoint_loads_as_float32_with_its_values(state, tmp_path):
     assert torch.equal(loaded, state[key].half().float())
 
 
+def test_legacy_format_checkpoint_loads(state, tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save(state, path, _use_new_zipfile_serialization=False)
+    assert torch.equal(load_migan(path, lean=False).state_dict()["synthesis.b4.torgb.bias"],
+                       state["synthesis.b4.torgb.bias"])
+
+
+@pytest.mark.parametrize("execution", ["literal", "lean"])
+def test_input_that_is_not_float32_1x4x512x512_is_rejected(checkpoint, execution):
+    model = load_migan(checkpoint, lean=execution == "lean")
+    for bad in (torch.zeros(1, 4, 256, 256), torch.zeros(1, 3, 512, 512), torch.zeros(1, 4, 512, 512).double()):
+        with pytest.raises(ValueError, match="MI-GAN input must be float32"):
+            model(bad)
+
+
 def _error_for(path: Path) -> str:
     with pytest.raises(CheckpointError) as failure:
         load_migan(path)

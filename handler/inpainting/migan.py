@@ -200,6 +200,7 @@ class MiGan(nn.Module):
         self.encoder = Encoder()
 
     def forward(self, x: torch.Tensor, stages: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """x (1, 4, 512, 512) float32 -> (1, 3, 512, 512) float32; `stages`, if given, gets the stages."""
         check_input(x)
         bottleneck, feats = self.encoder(x, stages)
         return self.synthesis(bottleneck, feats, stages)
@@ -212,6 +213,7 @@ def check_input(x: torch.Tensor) -> None:
 
 
 def record(stages: dict[str, torch.Tensor] | None, name: str, value: torch.Tensor) -> None:
+    """stages[name] = value when the caller asked for stages."""
     if stages is not None:
         stages[name] = value
 
