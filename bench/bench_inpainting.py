@@ -1,0 +1,188 @@
+"""MI-GAN inpainting generator: literal vs lean execution, speed and memory.
+
+    python bench/bench_inpainting.py [--checkpoint PATH] [--repeats N]
+
+Without --checkpoint, seeded random weights are written as an fp32 checkpoint to a temporary
+file. The input is samples/scene.jpg cropped to a square, resized to 512 x 512, with an
+elliptic hole (pixels.to_model_input). Torch runs at 1 thread, as in the service.
+  speed    one process loads both executions, runs each once to warm up, then alternates
+           them --repeats times (alternating, so that the noise of a shared machine hits
+           both alike); medians and their ratio.
+  memory   a fresh process per execution: RSS after `import torch` and making the input
+           (idle), after loading the model, and the peak during the first forward (VmHWM, reset after loading via
+           /proc/self/clear_refs), then the increase over idle = weights + forward, of which
+           "code" is file-backed (RssFile: library code paged in on first use). "later" is
+           the peak increase over the loaded RSS during a second forward after malloc_trim(0).
+Prints machine notes and a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXECUTIONS = ("literal", "lean")
+SEED = 0
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _model_input():
+    """(1, 4, 512, 512): samples/scene.jpg, square crop resized to 512, with an elliptic hole."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from handler.inpainting.pixels import to_model_input
+
+    image = Image.open(REPO / "samples" / "scene.jpg").convert("RGB")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    pixels = np.asarray(image.crop((left, top, left + side, top + side)).resize((512, 512), Image.BILINEAR))
+    hole = np.zeros((512, 512), np.uint8)
+    cv2.ellipse(hole, (260, 300), (90, 140), 20, 0, 360, 1, -1)
+    return to_model_input(pixels, hole == 0)
+
+
+def memory_worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(REPO))
+    # The input (and the image libraries it needs) exists before "idle", as in the service.
+    x = _model_input()
+    idle, idle_file = _status_mb("VmRSS"), _status_mb("RssFile")
+    from handler.inpainting.migan import load_migan
+
+    model = load_migan(Path(args.checkpoint), lean=args.execution == "lean")
+    loaded, loaded_file = _status_mb("VmRSS"), _status_mb("RssFile")
+    _reset_peak()
+    with torch.inference_mode():
+        model(x)
+    peak, peak_file = _status_mb("VmHWM"), _status_mb("RssFile")
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    before_later = _status_mb("VmRSS")
+    _reset_peak()
+    with torch.inference_mode():
+        model(x)
+    later = _status_mb("VmHWM") - before_later
+    print(json.dumps({
+        "idle_mb": idle, "loaded_mb": loaded, "peak_mb": peak,
+        "load_file_mb": loaded_file - idle_file, "forward_file_mb": peak_file - loaded_file,
+        "later_mb": later,
+    }))
+
+
+def speed_worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(REPO))
+    from handler.inpainting.migan import load_migan
+
+    x = _model_input()
+    models = {e: load_migan(Path(args.checkpoint), lean=e == "lean") for e in EXECUTIONS}
+    times: dict[str, list[float]] = {e: [] for e in EXECUTIONS}
+    with torch.inference_mode():
+        outputs = {e: models[e](x) for e in EXECUTIONS}
+        for _ in range(args.repeats):
+            for e in EXECUTIONS:
+                start = time.perf_counter()
+                models[e](x)
+                times[e].append(time.perf_counter() - start)
+    print(json.dumps({
+        "median_s": {e: statistics.median(t) for e, t in times.items()},
+        "range_s": {e: [min(t), max(t)] for e, t in times.items()},
+        "max_abs_diff": (outputs["lean"] - outputs["literal"]).abs().max().item(),
+    }))
+
+
+def _run(*extra: str) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), *extra]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _machine_notes(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    import torch
+    return (f"Machine: nproc={os.cpu_count()}, CPU: {cpu}, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, torch threads 1; load average (1/5/15 min) "
+            f"{'/'.join(f'{v:.2f}' for v in load_before)} before, "
+            f"{'/'.join(f'{v:.2f}' for v in load_after)} after; one bench run, shared noisy machine.")
+
+
+def main(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(args.checkpoint) if args.checkpoint else _write_random_checkpoint(Path(tmp))
+        memory = {e: _run("--memory-worker", "--checkpoint", str(checkpoint), "--execution", e) for e in EXECUTIONS}
+        speed = _run("--speed-worker", "--checkpoint", str(checkpoint), "--repeats", str(args.repeats))
+    print(_machine_notes(load_before, os.getloadavg()))
+    print(f"Weights: {'--checkpoint' if args.checkpoint else f'random (seed {SEED})'}; "
+          f"lean vs literal output max |diff| {speed['max_abs_diff']:.1e}.")
+    print()
+    print(f"| execution | forward median s ({args.repeats} runs; min-max) | speed-up | RSS idle MB | "
+          "RSS loaded MB | peak RSS first forward MB | increase over idle MB (weights + forward) | "
+          "of which code paged in MB (load + forward) | later forward peak over loaded MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = speed["median_s"]["literal"]
+    for e in EXECUTIONS:
+        m, median = memory[e], speed["median_s"][e]
+        low, high = speed["range_s"][e]
+        code = f"{m['load_file_mb'] + m['forward_file_mb']:.0f} ({m['load_file_mb']:.0f} + {m['forward_file_mb']:.0f})"
+        print(f"| {e} | {median:.2f} ({low:.2f}-{high:.2f}) | {base / median:.2f}x | {m['idle_mb']:.0f} | "
+              f"{m['loaded_mb']:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - m['idle_mb']:.0f} | {code} | "
+              f"{m['later_mb']:.0f} |")
+
+
+def _write_random_checkpoint(directory: Path) -> Path:
+    """Seeded random weights in the published layout (filter_const buffers as the network builds them)."""
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from handler.inpainting.migan import MiGan
+
+    generator = torch.Generator().manual_seed(SEED)
+    state = {k: v if k.endswith("filter_const") else torch.randn(v.shape, generator=generator) * 0.05
+             for k, v in MiGan().state_dict().items()}
+    path = directory / "migan_random_fp32.pt"
+    torch.save(state, path)
+    return path
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="MI-GAN 512 state dict (default: seeded random weights)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed forwards per execution (>= 5)")
+    parser.add_argument("--memory-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--speed-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--execution", choices=EXECUTIONS, default="lean", help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.repeats < 5:
+        parser.error("--repeats must be at least 5")
+    if parsed.memory_worker:
+        memory_worker(parsed)
+    elif parsed.speed_worker:
+        speed_worker(parsed)
+    else:
+        main(parsed)
