@@ -11,6 +11,8 @@ import numpy as np
 
 Box = tuple[int, int, int, int]
 
+ALIGN_SEARCH_PX = 12   # transparent padding tried on each side to align a shrunk product's pixels
+
 
 @dataclass(frozen=True)
 class Resampling:
@@ -18,12 +20,14 @@ class Resampling:
 
     premultiplied: hxwx4 uint8 RGBA with colours multiplied by alpha (already shrunk by area
     when the product is drawn smaller than it is); matrix: 2x3 float64 mapping its pixel
-    indices onto window pixel indices; window: XYXY scene box, already clipped to the image.
+    indices onto window pixel indices; window: XYXY scene box, already clipped to the image;
+    interpolation: the cv2 flag its pixels are warped with.
     """
 
     premultiplied: np.ndarray
     matrix: np.ndarray
     window: Box
+    interpolation: int
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -76,27 +80,53 @@ def resampling(rgba: np.ndarray, product_box: Box, target: Box, window: Box) -> 
     target (scene px) when rendered over `window`.
 
     Colours are resampled premultiplied, so the transparent background never bleeds into
-    the edge.
+    the edge. A product drawn smaller is shrunk by area onto a pixel grid that lines up with
+    the scene's (then only shifted by whole pixels, which keeps it as sharp as a shrink can
+    be: interpolating between pixels at half-pixel offsets blurs it visibly); a product
+    drawn larger is interpolated bicubically.
     """
-    sx = (target[2] - target[0]) / (product_box[2] - product_box[0])
-    sy = (target[3] - target[1]) / (product_box[3] - product_box[1])
+    tw, th = target[2] - target[0], target[3] - target[1]
+    pw, ph = product_box[2] - product_box[0], product_box[3] - product_box[1]
+    sx, sy = tw / pw, th / ph
     # rounds v * a / 255 to the nearest integer, in one pass and one output array
     premultiplied = cv2.cvtColor(rgba, cv2.COLOR_RGBA2mRGBA)
-    shrink = min(1.0, max(sx, sy))
-    if shrink < 1.0:
-        # warpAffine only interpolates between neighbours; shrink by area first to avoid aliasing
+    interpolation = cv2.INTER_CUBIC
+    if min(sx, sy) < 1.0:
         h, w = rgba.shape[:2]
-        small_w, small_h = max(1, round(w * shrink)), max(1, round(h * shrink))
-        premultiplied = cv2.resize(premultiplied, (small_w, small_h), interpolation=cv2.INTER_AREA)
-        rx, ry = small_w / w, small_h / h
-        product_box = (product_box[0] * rx, product_box[1] * ry, 0, 0)
+        left, right, small_w = _aligned_shrink(w, product_box[0], pw, tw)
+        top, bottom, small_h = _aligned_shrink(h, product_box[1], ph, th)
+        padded = cv2.copyMakeBorder(premultiplied, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)
+        premultiplied = cv2.resize(padded, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        del padded
+        rx, ry = small_w / (w + left + right), small_h / (h + top + bottom)
+        product_box = ((product_box[0] + left) * rx, (product_box[1] + top) * ry, 0, 0)
         sx, sy = sx / rx, sy / ry
+        interpolation = cv2.INTER_LINEAR
     # map pixel centres: (x + 0.5 - px1) * sx + tx1 = X + 0.5 + wx1
     matrix = np.array([
         [sx, 0.0, (0.5 - product_box[0]) * sx + target[0] - 0.5 - window[0]],
         [0.0, sy, (0.5 - product_box[1]) * sy + target[1] - 0.5 - window[1]],
     ])
-    return Resampling(premultiplied, matrix, window)
+    return Resampling(premultiplied, matrix, window, interpolation)
+
+
+def _aligned_shrink(length: int, start: int, size: int, target: int) -> tuple[int, int, int]:
+    """How to shrink one axis of the product by area so its box lands on whole pixels.
+
+    length: the product image's length along the axis; [start, start + size): its box there;
+    target: the box's length in the scene (< size). Returns (pad before, pad after, shrunk
+    length): with that many transparent pixels added on each side, the shrunk image's box
+    starts closest to a pixel edge and is closest to `target` px long (over up to
+    ALIGN_SEARCH_PX pixels of padding per side).
+    """
+    before, after = np.meshgrid(np.arange(ALIGN_SEARCH_PX), np.arange(ALIGN_SEARCH_PX), indexing="ij")
+    total = length + before + after
+    shrunk = np.maximum(1, np.round(total * (target / size)))
+    scale = shrunk / total
+    edge = (start + before) * scale
+    error = np.abs(edge - np.round(edge)) + np.abs(size * scale - target)
+    best = np.unravel_index(np.argmin(error), error.shape)
+    return int(before[best]), int(after[best]), int(shrunk[best])
 
 
 def render_alpha(product: Resampling, rows: tuple[int, int]) -> np.ndarray:
@@ -131,7 +161,7 @@ def _warped(product: Resampling, rows: tuple[int, int], columns: tuple[int, int]
         return np.zeros((size[1], size[0], channels.stop - channels.start), np.float32)
     source = product.premultiplied[top:bottom, left:right, channels].astype(np.float32)
     matrix = np.array([[sx, 0.0, tx + sx * left - columns[0]], [0.0, sy, ty + sy * top - rows[0]]])
-    warped = cv2.warpAffine(source, matrix, size, flags=cv2.INTER_LINEAR,
+    warped = cv2.warpAffine(source, matrix, size, flags=product.interpolation,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
     return warped.reshape(size[1], size[0], -1)
 
@@ -139,8 +169,8 @@ def _warped(product: Resampling, rows: tuple[int, int], columns: tuple[int, int]
 def _source_span(span: tuple[int, int], scale: float, shift: float, length: int) -> tuple[int, int]:
     """[first, stop) source indices that window indices [first, stop) read, along one axis.
 
-    Linear interpolation reads the two source pixels around each mapped position; one spare
-    on each side keeps the cut clear of them.
+    Bicubic interpolation reads the four source pixels around each mapped position (linear,
+    the two nearest); one spare on each side keeps the cut clear of them.
     """
     first = max(0, int(np.floor((span[0] - shift) / scale)) - 2)
     stop = min(length, int(np.ceil((span[1] - 1 - shift) / scale)) + 3)
