@@ -117,7 +117,7 @@ def test_placed_product_keeps_aspect_ratio_and_stands_on_mask_bottom(scene, jar,
 
 
 def graded_product_mean(scene, jar, target: str) -> np.ndarray:
-    settings = CompositeSettings(color_strength=1.0, grading_target=target, feather=0)
+    settings = CompositeSettings(color_grading="full", color_strength=1.0, grading_target=target, feather=0)
     result = replace_product(scene.image, scene.mask, jar, settings)
     inside = placed_alpha(jar, result.placement, scene.mask.shape) >= OPAQUE
     inside = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)

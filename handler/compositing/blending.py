@@ -14,24 +14,34 @@ SHADOW_DARKNESS = 0.75   # multiplier lost at the contact line at shadow strengt
 LIGHTING_GAP_L = 30.0    # Lab lightness difference from which "auto" switches to seamless
 SEAMLESS_MAX_PX = 64_000    # Poisson solves larger than this run at reduced resolution (memory)
 SEAMLESS_BAND_ROWS = 128    # the reduced solve's correction is upsampled this many rows at a time
+AUTO_FEATHER_SIDE_PX = 400   # automatic feather: 1 px per this many px of the product's shorter side
+
+
+def auto_feather(size: tuple[int, int]) -> int:
+    """The feather (px) for a product drawn at size (width, height) scene px: an edge softening
+    that stays a small fraction of the product, so it never reads as blur."""
+    return max(1, round(min(size) / AUTO_FEATHER_SIDE_PX))
 
 
 def feather_reach(feather: int) -> int:
-    """How far (px) feathering spreads alpha beyond the product's edge: at most `feather`."""
-    return (feather + 1) // 2
+    """How far (px) feathering spreads alpha beyond the product's outline."""
+    return feather
 
 
 def feather_alpha(alpha: np.ndarray, feather: int) -> np.ndarray:
-    """Alpha softened across the edge over about `feather` px, centred on the edge.
+    """Alpha with a soft fade over about `feather` px just outside the product's outline.
 
-    feather 0 gives a hard edge (alpha >= 0.5 becomes 1, else 0).
+    Only the outside gains alpha: the result is the larger of the alpha and its blur, so every
+    pixel of the product keeps its own alpha (nothing of it turns see-through, it is not
+    blurred, and the outline, where alpha is 0.5, stays where it is). feather 0 gives a hard
+    edge (alpha >= 0.5 becomes 1, else 0).
     """
     if feather == 0:
         return (alpha >= 0.5).astype(np.float32)
-    reach = feather_reach(feather)
-    size = 2 * reach + 1
+    size = 2 * feather + 1
     # replicate: at the image border the product continues past it and must not fade out
-    return cv2.GaussianBlur(alpha, (size, size), reach / 2.0, borderType=cv2.BORDER_REPLICATE)
+    blurred = cv2.GaussianBlur(alpha, (size, size), feather / 2.0, borderType=cv2.BORDER_REPLICATE)
+    return np.maximum(blurred, alpha, out=blurred)
 
 
 def extend_colours(rgb: np.ndarray, alpha: np.ndarray, reach: int) -> np.ndarray:

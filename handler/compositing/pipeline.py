@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import contact_shadow, feather_reach, wants_seamless
+from .blending import auto_feather, contact_shadow, feather_reach, wants_seamless
 from .cutout import OPAQUE, cut_out
 from .errors import CompositingError
-from .grading import Grading, LabStats, grade, grading, lab_stats, ring_around
+from .grading import Grading, LabStats, grade, grading, lab_stats, lighting, ring_around
 from .layer import ProductLayer, composite, fully_covered, opaque_colours, product_layer
 from .placement import Box, bounding_box, expand, intersect, place, union
 from .removal import fill_hole, hole_for
@@ -55,8 +55,10 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
             "the product image has no opaque pixels after cut-out: upload an image in which "
             "the product is visible and not fully transparent", code="empty_product")
     target = place(product_box, mask_box, settings.scale, settings.anchor, settings.offset)
-    reach = feather_reach(settings.feather)
-    grow = _hole_grow_px(mask_box, settings.feather) if settings.remove_old else 0
+    size = (target[2] - target[0], target[3] - target[1])
+    feather = auto_feather(size) if settings.feather is None else settings.feather
+    reach = feather_reach(feather)
+    grow = _hole_grow_px(mask_box, feather) if settings.remove_old else 0
     context = _context_px(mask_box)
     image_box = (0, 0, width, height)
     visible = bounding_box(rgba[..., 3] > 0)
@@ -76,7 +78,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     original = scene[y1:y2, x1:x2]
     mask_roi = mask[y1:y2, x1:x2]
     surroundings = _surroundings_stats(original, mask_roi, grow, context)
-    layer = None if window is None else product_layer(rgba, product_box, target, window, settings.feather)
+    layer = None if window is None else product_layer(rgba, product_box, target, window, feather)
     out = scene.copy()
     background = out[y1:y2, x1:x2]   # a view: the steps below edit the result in place
     if settings.remove_old:
@@ -166,14 +168,15 @@ def _grading(layer: ProductLayer, settings: CompositeSettings, grading_target
              ) -> tuple[Grading | None, np.ndarray | None]:
     """(the grading transform or None, the graded colours of the product's opaque pixels
     (Nx3 float32), or None unless blend_mode "auto" needs them)."""
-    wants_grading = settings.color_grading and settings.color_strength > 0
+    wants_grading = settings.color_grading != "off" and settings.color_strength > 0
     auto = settings.blend_mode == "auto"
     if not (wants_grading or auto):
         return None, None
     opaque = opaque_colours(layer)
     if not (wants_grading and len(opaque)):
         return None, opaque if auto else None
-    transform = grading(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
+    match = lighting if settings.color_grading == "lighting" else grading
+    transform = match(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
     return transform, grade(opaque.reshape(1, -1, 3), transform).reshape(-1, 3) if auto else None
 
 
