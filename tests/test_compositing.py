@@ -8,6 +8,7 @@ import pytest
 
 from handler.compositing import (CompositeSettings, CompositingError, SettingsError, mask_preview,
                                  replace_product)
+from handler.compositing.blending import contact_shadow
 from handler.compositing.preview import OUTLINE_RGB
 from tests.scenes import jar_rgba, opaque_product_on_plain
 
@@ -177,14 +178,25 @@ def test_auto_blend_keeps_alpha_when_lighting_is_similar(scene):
     assert replace_product(scene.image, scene.mask, solid_product((200, 190, 170)), settings).blend_mode == "alpha"
 
 
-def test_shadow_only_darkens_below_the_product(scene, jar):
+def test_shadow_only_darkens_around_the_base_of_the_product(scene, jar):
     plain = replace_product(scene.image, scene.mask, jar, CompositeSettings()).image.astype(int)
     result = replace_product(scene.image, scene.mask, jar, CompositeSettings(shadow=1.0))
     shaded = result.image.astype(int)
     rows = np.flatnonzero((shaded != plain).any(axis=(1, 2)))
+    x1, _, x2, bottom = result.placement
     assert rows.size > 0
-    assert rows.min() >= result.placement[3] - 2
+    assert rows.min() >= bottom - 0.15 * (x2 - x1)
     assert (shaded <= plain).all()
+
+
+@pytest.mark.parametrize("base_width", [20, 160, 640])
+def test_shadow_has_no_hard_edge_at_any_size(base_width):
+    _, multiplier = contact_shadow((100, 100 + base_width - 1), 300, (1000, 2000), 1.0)
+    vertical = np.abs(np.diff(multiplier, axis=0)).max()
+    horizontal = np.abs(np.diff(multiplier, axis=1)).max()
+    # its top fades as softly as its sides (a cut-off top steps by the full darkness at once)
+    assert vertical <= 1.25 * horizontal
+    assert vertical < 0.5 * (1 - multiplier.min())
 
 
 def test_shadow_is_not_drawn_for_centre_anchored_product(scene, jar):

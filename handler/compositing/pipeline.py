@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import auto_feather, contact_shadow, feather_reach, wants_seamless
+from .blending import auto_feather, contact_shadow, feather_reach, wants_seamless, wrap_band_px
 from .cutout import OPAQUE, cut_out
 from .errors import CompositingError
 from .grading import Grading, LabStats, grade, grading, lab_stats, lighting, ring_around
@@ -57,7 +57,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     target = place(product_box, mask_box, settings.scale, settings.anchor, settings.offset)
     size = (target[2] - target[0], target[3] - target[1])
     feather = auto_feather(size) if settings.feather is None else settings.feather
-    reach = feather_reach(feather)
+    wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
+    reach = max(feather_reach(feather), wrap)
     grow = _hole_grow_px(mask_box, feather) if settings.remove_old else 0
     context = _context_px(mask_box)
     image_box = (0, 0, width, height)
@@ -95,7 +96,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
             settings.grading_target, scene, mask, surroundings))
         blend_used = _blend_mode(settings.blend_mode, graded_opaque, surroundings)
         region = background[_local(window, roi)]
-        region[...] = composite(region, layer, transform, blend_used)
+        region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
     return CompositeResult(out, method, blend_used, target)
 
 
