@@ -5,6 +5,8 @@ Internally alpha is float32 in [0, 1] and colours float32 RGB in [0, 255].
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -12,29 +14,40 @@ OPAQUE = 0.5                 # alpha at or above which a pixel counts as the pro
 MIN_TRANSPARENT_SHARE = 0.005  # below this share of see-through pixels, alpha is just a flat channel
 BORDER_SHARE = 0.01          # border strip sampled for the background colour, per side
 UNIFORM_BORDER_LAB = 12.0    # 90th-percentile ΔE of border pixels below which the border is plain
-GRABCUT_SIDE = 200           # GrabCut runs on a thumbnail this large; it is too slow at full size
+BRIDGE_SHARE = 0.35          # backdrop-coloured gaps shorter than this share of the product are its own
+MIN_MATTE_CONTRAST = 20.0    # RGB distance of product and backdrop below which alpha cannot be solved
 
 
-def cut_out(product: np.ndarray, mode: str) -> tuple[np.ndarray, str]:
+@dataclass(frozen=True)
+class CutOut:
+    """rgba: hxwx4 uint8, the product with its alpha. method: "alpha" | "background_model" |
+    "none". background_busy: the image had no transparency and its backdrop was not plain, so
+    it was kept whole (cutout "auto")."""
+
+    rgba: np.ndarray
+    method: str
+    background_busy: bool = False
+
+
+def cut_out(product: np.ndarray, mode: str) -> CutOut:
     """Cut the product out of its image.
 
-    product: hxwx4 uint8 RGBA. mode: "auto" | "alpha" | "none".
-    Returns (hxwx4 uint8 RGBA with the product's alpha, method) where method is "alpha",
-    "background_model", "grabcut" or "none". Colours at a background-model edge are already
-    freed of the background; other edges are cleaned by bleed_colours after resampling.
+    product: hxwx4 uint8 RGBA. mode: "auto" | "alpha" | "none". "auto" uses the alpha when it
+    has real transparency, else removes a plain backdrop; a backdrop that is not plain
+    (textured or many-coloured border) cannot be told from the product reliably, so the
+    whole image is kept and background_busy is set. Colours at a background-model edge are
+    already freed of the background; other edges are cleaned by bleed_colours after resampling.
     """
+    whole = np.dstack([product[..., :3], np.full(product.shape[:2], 255, np.uint8)])
     if mode == "none":
-        return np.dstack([product[..., :3], np.full(product.shape[:2], 255, np.uint8)]), "none"
+        return CutOut(whole, "none")
     if mode == "alpha" or has_real_transparency(product[..., 3]):
-        return product, "alpha"
+        return CutOut(product, "alpha")
     background = border_pixels(product[..., :3])
-    if border_is_plain(background):
-        rgb, alpha = background_model_cutout(product[..., :3], np.median(background, axis=0))
-        method = "background_model"
-    else:
-        rgb, alpha = grabcut_cutout(product[..., :3])
-        method = "grabcut"
-    return _to_rgba_u8(rgb, alpha), method
+    if not border_is_plain(background):
+        return CutOut(whole, "none", background_busy=True)
+    rgb, alpha = background_model_cutout(product[..., :3], np.median(background, axis=0))
+    return CutOut(_to_rgba_u8(rgb, alpha), "background_model")
 
 
 def _to_rgba_u8(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -78,9 +91,11 @@ def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
     """Cut out a product photographed on a plain background of colour background_rgb.
 
     Background = pixels close to that colour (ΔE) and connected to the border, so product
-    parts of a similar colour but enclosed by the product stay. Along the boundary, alpha and
-    colour are solved from the compositing equation C = a*F + (1-a)*B with F taken from the
-    nearby product body, which removes the halo of the old background.
+    parts of a similar colour but enclosed by the product stay; and of those, the ones that
+    bridge a short gap of the product (bridged_gaps) stay too, so a white band or label that
+    runs from one edge of the product to the other is kept on a white backdrop. Along the
+    boundary, alpha and colour are solved from the compositing equation C = a*F + (1-a)*B
+    with F taken from the nearby product body, which removes the halo of the old background.
     """
     lab = to_lab(rgb)
     lab -= to_lab(background_rgb.reshape(1, 1, 3).astype(np.float32)).reshape(3)
@@ -88,9 +103,10 @@ def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
     del lab
     count, labels = cv2.connectedComponents(near, connectivity=4)
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    is_background = np.isin(labels, edge_labels[edge_labels > 0])
-    body = cv2.morphologyEx((~is_background).astype(np.uint8), cv2.MORPH_OPEN,
-                            np.ones((3, 3), np.uint8))
+    body = ~np.isin(labels, edge_labels[edge_labels > 0])
+    del labels
+    body |= bridged_gaps(body)
+    body = cv2.morphologyEx(body.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return _matte_boundary(rgb.astype(np.float32), body, background_rgb.astype(np.float32))
 
 
@@ -104,27 +120,41 @@ def _matte_boundary(rgb: np.ndarray, body: np.ndarray, background: np.ndarray
     ys, xs = np.nonzero(band)
     f = colours[ys, xs] - background
     c = rgb[ys, xs] - background
-    alpha[ys, xs] = np.clip((c * f).sum(1) / np.maximum((f * f).sum(1), 1.0), 0.0, 1.0)
+    contrast = (f * f).sum(1)
+    solved = np.clip((c * f).sum(1) / np.maximum(contrast, 1.0), 0.0, 1.0)
+    # where the product is the backdrop's colour (a kept white band on white) the equation
+    # says nothing: the edge stays where the body ends
+    alpha[ys, xs] = np.where(contrast >= MIN_MATTE_CONTRAST ** 2, solved, body[ys, xs])
     return colours, alpha
 
 
-def grabcut_cutout(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cut out a product on a busy background with GrabCut from a near-full-frame box.
+def bridged_gaps(body: np.ndarray) -> np.ndarray:
+    """Pixels outside `body` (hxw bool) that lie on a short run between two body pixels of the
+    same column, or of the same row: hxw bool.
 
-    Runs on a thumbnail; the resulting soft mask is upsampled to the product's size.
+    A run counts when it is at most BRIDGE_SHARE of the body's height (for columns) or width
+    (for rows). This keeps a band across the product, which the backdrop reaches only at its
+    two ends, and it leaves the outline's concave parts alone (beside a bottle's neck there
+    is no product above; below a table's top, none below); what it may fill wrongly is a
+    gap through the product narrower than BRIDGE_SHARE of it, such as the space between two
+    legs close together.
     """
-    h, w = rgb.shape[:2]
-    f = min(1.0, GRABCUT_SIDE / max(h, w))
-    small = cv2.resize(rgb, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
-    sh, sw = small.shape[:2]
-    inset = max(1, round(0.02 * max(sh, sw)))
-    mask = np.zeros((sh, sw), np.uint8)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask,
-                (inset, inset, sw - 2 * inset, sh - 2 * inset), np.zeros((1, 65)), np.zeros((1, 65)),
-                4, cv2.GC_INIT_WITH_RECT)
-    body = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
-    alpha = cv2.resize(cv2.GaussianBlur(body, (3, 3), 0), (w, h), interpolation=cv2.INTER_LINEAR)
-    return rgb.astype(np.float32), alpha
+    rows = np.flatnonzero(body.any(axis=1))
+    columns = np.flatnonzero(body.any(axis=0))
+    if rows.size == 0:
+        return np.zeros_like(body)
+    height, width = rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1
+    return _short_runs(body, BRIDGE_SHARE * height) | _short_runs(body.T, BRIDGE_SHARE * width).T
+
+
+def _short_runs(body: np.ndarray, longest: float) -> np.ndarray:
+    """Non-body pixels with a body pixel above and below them in their column, no more than
+    `longest` rows apart (exclusive of the two): hxw bool."""
+    h = body.shape[0]
+    index = np.arange(h, dtype=np.int32)[:, None]
+    above = np.maximum.accumulate(np.where(body, index, np.int32(-1)), axis=0)
+    below = np.minimum.accumulate(np.where(body, index, np.int32(h))[::-1], axis=0)[::-1]
+    return ~body & (above >= 0) & (below < h) & (below - above - 1 <= longest)
 
 
 def bleed_colours(rgb: np.ndarray, alpha: np.ndarray, radius: int = 3) -> np.ndarray:

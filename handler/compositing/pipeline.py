@@ -14,6 +14,7 @@ from .layer import ProductLayer, composite, fully_covered, opaque_colours, produ
 from .placement import Box, bounding_box, expand, intersect, place, union
 from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
+from .warnings import QualityWarning, product_background_busy, product_upscaled
 
 OPAQUE_U8 = 128          # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
 IMAGE_STAT_STRIDE = 4    # "image" grading target: every 4th pixel each way is plenty
@@ -21,15 +22,36 @@ MASK_STAT_ROWS = 64      # the "area" grading target gathers the mask's pixels t
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the product went.
+
+    box: XYXY (x1/y1 exclusive) of the product's opaque pixels in output px; it may extend
+    past the image (the product is then clipped). scale: output px per px of the product
+    image (above 1: enlarged). anchor: "bottom" | "center", as placed.
+    """
+
+    box: Box
+    scale: float
+    anchor: str
+
+    def as_dict(self) -> dict:
+        """JSON-ready: {"box": [x0, y0, x1, y1], "scale", "anchor"}."""
+        return {"box": list(self.box), "scale": round(self.scale, 4), "anchor": self.anchor}
+
+
+@dataclass(frozen=True)
 class CompositeResult:
-    """image: HxWx3 uint8 RGB. cutout: "alpha" | "background_model" | "grabcut" | "none".
-    blend_mode: "alpha" | "seamless" (the one actually used). placement: XYXY box (x2/y2
-    exclusive) of the product's opaque pixels in scene px, before clipping to the image."""
+    """image: HxWx3 uint8 RGB. cutout: "alpha" | "background_model" | "none" (the method
+    used). blend_mode: "alpha" | "seamless" (the one used). placement: where the product
+    went. feather: the edge softening used, px (the automatic value when not set).
+    warnings: what the user should check, most important first."""
 
     image: np.ndarray
     cutout: str
     blend_mode: str
-    placement: tuple[int, int, int, int]
+    placement: Placement
+    feather: int
+    warnings: tuple[QualityWarning, ...] = ()
 
 
 def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
@@ -48,7 +70,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     if mask_box is None:
         raise CompositingError("the mask has no pixels: draw a box around the product",
                                code="empty_mask")
-    rgba, method = cut_out(product, settings.cutout)
+    cut = cut_out(product, settings.cutout)
+    rgba = cut.rgba
     product_box = bounding_box(rgba[..., 3] >= OPAQUE_U8)
     if product_box is None:
         raise CompositingError(
@@ -56,6 +79,10 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
             "the product is visible and not fully transparent", code="empty_product")
     target = place(product_box, mask_box, settings.scale, settings.anchor, settings.offset)
     size = (target[2] - target[0], target[3] - target[1])
+    scale = size[0] / (product_box[2] - product_box[0])
+    warnings = [product_background_busy()] if cut.background_busy else []
+    upscaled = product_upscaled(scale, (product_box[2] - product_box[0], product_box[3] - product_box[1]))
+    warnings += [upscaled] if upscaled else []
     feather = auto_feather(size) if settings.feather is None else settings.feather
     wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
     reach = max(feather_reach(feather), wrap)
@@ -97,7 +124,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         blend_used = _blend_mode(settings.blend_mode, graded_opaque, surroundings)
         region = background[_local(window, roi)]
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
-    return CompositeResult(out, method, blend_used, target)
+    placement = Placement(target, scale, settings.anchor)
+    return CompositeResult(out, cut.method, blend_used, placement, feather, tuple(warnings))
 
 
 def _local(box: Box, roi: Box) -> tuple[slice, slice]:
