@@ -38,16 +38,22 @@ def cut_out(product: np.ndarray, mode: str) -> CutOut:
     whole image is kept and background_busy is set. Colours at a background-model edge are
     already freed of the background; other edges are cleaned by bleed_colours after resampling.
     """
-    whole = np.dstack([product[..., :3], np.full(product.shape[:2], 255, np.uint8)])
     if mode == "none":
-        return CutOut(whole, "none")
+        return CutOut(_opaque(product), "none")
     if mode == "alpha" or has_real_transparency(product[..., 3]):
         return CutOut(product, "alpha")
     background = border_pixels(product[..., :3])
     if not border_is_plain(background):
-        return CutOut(whole, "none", background_busy=True)
+        return CutOut(_opaque(product), "none", background_busy=True)
     rgb, alpha = background_model_cutout(product[..., :3], np.median(background, axis=0))
     return CutOut(_to_rgba_u8(rgb, alpha), "background_model")
+
+
+def _opaque(product: np.ndarray) -> np.ndarray:
+    """The RGBA product with every pixel opaque."""
+    whole = product.copy()
+    whole[..., 3] = 255
+    return whole
 
 
 def _to_rgba_u8(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -141,20 +147,27 @@ def bridged_gaps(body: np.ndarray) -> np.ndarray:
     """
     rows = np.flatnonzero(body.any(axis=1))
     columns = np.flatnonzero(body.any(axis=0))
+    bridged = np.zeros_like(body)
     if rows.size == 0:
-        return np.zeros_like(body)
-    height, width = rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1
-    return _short_runs(body, BRIDGE_SHARE * height) | _short_runs(body.T, BRIDGE_SHARE * width).T
+        return bridged
+    # nothing outside the body's bounding box lies between two of its pixels
+    box = np.s_[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    inner = body[box]
+    height, width = inner.shape
+    bridged[box] = _short_runs(inner, BRIDGE_SHARE * height, axis=0) | _short_runs(inner, BRIDGE_SHARE * width, axis=1)
+    return bridged
 
 
-def _short_runs(body: np.ndarray, longest: float) -> np.ndarray:
-    """Non-body pixels with a body pixel above and below them in their column, no more than
-    `longest` rows apart (exclusive of the two): hxw bool."""
-    h = body.shape[0]
-    index = np.arange(h, dtype=np.int32)[:, None]
-    above = np.maximum.accumulate(np.where(body, index, np.int32(-1)), axis=0)
-    below = np.minimum.accumulate(np.where(body, index, np.int32(h))[::-1], axis=0)[::-1]
-    return ~body & (above >= 0) & (below < h) & (below - above - 1 <= longest)
+def _short_runs(body: np.ndarray, longest: float, axis: int) -> np.ndarray:
+    """Non-body pixels with a body pixel on both sides of them along `axis` (0: above and
+    below, 1: left and right), no more than `longest` px apart (exclusive of the two): bool."""
+    length = body.shape[axis]
+    index = np.arange(length, dtype=np.int16 if length < 2 ** 15 else np.int32)
+    index = index[:, None] if axis == 0 else index[None, :]
+    before = np.maximum.accumulate(np.where(body, index, -1).astype(index.dtype), axis=axis)
+    after = np.flip(np.minimum.accumulate(np.flip(np.where(body, index, length).astype(index.dtype), axis),
+                                          axis=axis), axis)
+    return ~body & (before >= 0) & (after < length) & (after - before - 1 <= longest)
 
 
 def bleed_colours(rgb: np.ndarray, alpha: np.ndarray, radius: int = 3) -> np.ndarray:

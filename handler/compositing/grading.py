@@ -51,6 +51,8 @@ XYZ_TO_LINEAR_RGB = np.array([[3.240479, -1.53715, -0.498535],
                               [-0.969256, 1.875991, 0.041556],
                               [0.055648, -0.204043, 1.057311]], np.float32)
 WHITE_XYZ = np.array([0.950456, 1.0, 1.088754], np.float32)
+CHANNEL_SUM = np.ones((1, 3), np.float32)
+CLIPPED_DELTA_E = 0.5    # a colour cv2 moves further than this on its way to sRGB was outside it
 
 
 @dataclass(frozen=True)
@@ -99,19 +101,26 @@ def grade(rgb: np.ndarray, transform: Grading) -> np.ndarray:
     """Colours graded by `transform`. rgb: float32 ...x3 in 0..255 (HxWx3 or Nx1x3);
     returns float32 0..255 of the same shape."""
     original = to_lab(rgb)
-    lab = original - transform.source_mean
-    lab *= transform.gain
-    lab += transform.mean
+    # one affine pass per pixel: (lab - source_mean) * gain + mean
+    offset = transform.mean - transform.gain * transform.source_mean
+    lab = cv2.transform(original, np.hstack([np.diag(transform.gain), offset[:, None]]))
     np.clip(lab[..., 0], 0.0, 100.0, out=lab[..., 0])
-    if transform.within_gamut:
-        lab = _within_gamut(original, lab)
     out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    if transform.within_gamut:
+        # cv2 clips to sRGB; the few colours that changed on the way are the ones outside it
+        back = cv2.cvtColor(out, cv2.COLOR_RGB2Lab)
+        cv2.subtract(back, lab, dst=back)
+        cv2.multiply(back, back, dst=back)
+        clipped = cv2.transform(back, CHANNEL_SUM).reshape(lab.shape[:-1]) > CLIPPED_DELTA_E ** 2
+        if clipped.any():
+            inside = _pulled_into_gamut(original[clipped], lab[clipped])
+            out[clipped] = cv2.cvtColor(inside.reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(-1, 3)
     out *= 255.0
     return np.clip(out, 0.0, 255.0, out=out)
 
 
-def _within_gamut(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """`after` (Lab, ...x3 float32) moved back toward `before` (Lab, inside sRGB) just as far as
+def _pulled_into_gamut(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Nx3 Lab: each colour of `after` moved back toward `before` (inside sRGB) just as far as
     needed to lie inside sRGB: before + t * (after - before) with the largest t <= 1 that
     keeps every linear RGB channel within 0..1 (t found along the straight line in linear
     RGB between the two, which the Lab line follows closely)."""
@@ -119,14 +128,14 @@ def _within_gamut(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     step = end - start
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(end < 0.0, start / -step, np.where(end > 1.0, (1.0 - start) / step, 1.0))
-    t = np.clip(np.nan_to_num(room.min(axis=-1), nan=1.0), 0.0, 1.0)[..., None]
+    t = np.clip(np.nan_to_num(room.min(axis=-1), nan=1.0), 0.0, 1.0)[:, None]
     return before + t * (after - before)
 
 
 def _linear_rgb(lab: np.ndarray) -> np.ndarray:
-    """Lab (...x3 float32) -> linear sRGB, unclipped (cv2 clips, which hides leaving the gamut)."""
-    fy = (lab[..., 0] + 16.0) / 116.0
-    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    """Nx3 Lab (float32) -> linear sRGB, unclipped (cv2 clips, which hides leaving the gamut)."""
+    fy = (lab[:, 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0], axis=-1)
     edge = 6.0 / 29.0
     xyz = np.where(f > edge, f ** 3, 3 * edge * edge * (f - 4.0 / 29.0)) * WHITE_XYZ
     return xyz @ XYZ_TO_LINEAR_RGB.T
