@@ -9,7 +9,7 @@ import pytest
 from handler.compositing import (CompositeSettings, CompositingError, SettingsError, mask_preview,
                                  replace_product)
 from handler.compositing.blending import auto_feather, contact_shadow, feather_alpha
-from handler.compositing.cutout import bridged_gaps
+from handler.compositing.cutout import bleed_colours, bridged_gaps
 from handler.compositing.preview import OUTLINE_RGB
 from tests.scenes import jar_rgba, opaque_product_on_plain
 
@@ -183,6 +183,14 @@ def test_gaps_across_the_product_are_bridged_but_its_concave_outline_is_not():
     assert bridged[40:60, 10:50].all()
     assert not bridged[0:5, :25].any() and not bridged[0:5, 35:].any()
     assert not bridged[:, :10].any() and not bridged[:, 50:].any()
+
+
+def test_colours_of_pixels_interpolation_leaves_just_under_opaque_are_kept():
+    rgb = np.zeros((20, 20, 3), np.float32)
+    rgb[:10] = (30, 110, 60)
+    rgb[10:] = (235, 225, 200)
+    alpha = np.full((20, 20), 1 - 1e-6, np.float32)   # a bicubic sum of weights is not exactly 1
+    assert np.array_equal(bleed_colours(rgb, alpha), rgb)
 
 
 def test_rgb_product_without_alpha_is_accepted(scene):

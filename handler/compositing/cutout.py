@@ -15,6 +15,7 @@ MIN_TRANSPARENT_SHARE = 0.005  # below this share of see-through pixels, alpha i
 BORDER_SHARE = 0.01          # border strip sampled for the background colour, per side
 UNIFORM_BORDER_LAB = 12.0    # 90th-percentile ΔE of border pixels below which the border is plain
 BRIDGE_SHARE = 0.35          # backdrop-coloured gaps shorter than this share of the product are its own
+SOLID = 254.5 / 255          # alpha this close to 1 is opaque (interpolation leaves it just under 1)
 MIN_MATTE_CONTRAST = 20.0    # RGB distance of product and backdrop below which alpha cannot be solved
 
 
@@ -174,11 +175,12 @@ def bleed_colours(rgb: np.ndarray, alpha: np.ndarray, radius: int = 3) -> np.nda
     """Replace the colours of see-through pixels by those of the nearby product body.
 
     Edge pixels of a cut-out still carry some of the old background; weighting neighbours by
-    alpha squared lets the body's colour win. Opaque pixels keep their colour. Pixels farther
-    than `radius` from any product pixel keep theirs (they stay invisible).
+    alpha squared lets the body's colour win. Opaque pixels (alpha of at least SOLID) keep
+    their colour. Pixels farther than `radius` from any product pixel keep theirs (they stay
+    invisible).
     """
     weight = alpha * alpha
-    return _spread_colours(rgb, weight, 2 * radius + 1, alpha < 1.0, min_weight=1e-4)
+    return _spread_colours(rgb, weight, 2 * radius + 1, alpha < SOLID, min_weight=1e-4)
 
 
 def _spread_colours(rgb: np.ndarray, weight: np.ndarray, size: int, where: np.ndarray,
