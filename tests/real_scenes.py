@@ -117,15 +117,26 @@ def teal_jar(width: int = 240, height: int = 260) -> Product:
 
 def green_bottle(width: int = 150, height: int = 400) -> Product:
     """A green glass bottle with a cream label and a red cap, on transparency."""
+    return _bottle("green bottle", width, height, (30, 112, 58), (236, 226, 200), (30, 90, 50), "GREEN")
+
+
+def white_bottle(width: int = 150, height: int = 400) -> Product:
+    """A white bottle with a pale blue label and a red cap, on transparency: far lighter than
+    a night scene, so blend_mode auto picks seamless for it there."""
+    return _bottle("white bottle", width, height, (244, 244, 240), (205, 225, 250), (30, 60, 150), "MILK")
+
+
+def _bottle(name: str, width: int, height: int, glass: tuple[int, int, int], label_rgb: tuple[int, int, int],
+            ink: tuple[int, int, int], text: str) -> Product:
     box = (8, 8, width - 8, height - 8)
     alpha = _canvas_coverage((height, width), lambda canvas, s: _bottle_outline(canvas, s, box))
     shade = _cylinder(width, box[0], box[2])[None, :, None]
-    rgb = np.broadcast_to(np.float32([30, 112, 58]) * shade, (height, width, 3)).copy()
+    rgb = np.broadcast_to(np.float32(glass) * shade, (height, width, 3)).copy()
     rgb[:int(height * 0.09)] = (np.float32([200, 30, 35]) * shade)[0]
     label = slice(int(height * 0.55), int(height * 0.8))
-    rgb[label] = (np.float32([236, 226, 200]) * (0.85 + 0.15 * shade))[0]
-    _print(rgb, "GREEN", (width // 2, int(height * 0.69)), 0.0045 * width, (30, 90, 50), 2)
-    return _product("green bottle", rgb, alpha)
+    rgb[label] = (np.float32(label_rgb) * (0.85 + 0.15 * shade))[0]
+    _print(rgb, text, (width // 2, int(height * 0.69)), 0.0045 * width, ink, 2)
+    return _product(name, rgb, alpha)
 
 
 def busy_photo_product(size: tuple[int, int] = (300, 240)) -> Product:

@@ -89,6 +89,14 @@ def test_auto_blend_stays_within_the_default_limits(photo):
     assert quality.sharpness_ratio(result.image, ref) >= MIN_SHARPNESS
 
 
+def test_auto_blend_that_picks_seamless_stays_within_the_default_limits():
+    result, ref = replaced("rocket", "white_bottle", blend_mode="auto")
+    assert result.blend_mode == "seamless"           # a white bottle against a night sky
+    assert quality.chroma_delta_e(result.image, ref) <= MAX_CHROMA_DE
+    assert abs(quality.lightness_shift(result.image, ref)) <= MAX_LIGHTNESS_SHIFT
+    assert quality.sharpness_ratio(result.image, ref) >= MIN_SHARPNESS
+
+
 def test_shadow_beside_a_seamless_product_has_no_hard_edge():
     plain, _ = replaced("coffee", "teal_jar", blend_mode="seamless")
     shaded, _ = replaced("coffee", "teal_jar", blend_mode="seamless", shadow=0.6)
