@@ -9,7 +9,8 @@ Cases: scikit-image's bundled photos (tests/real_scenes.py) with a blue bottle p
 known alpha, replaced by procedural products with known alpha; measures from tests/quality.py
 over the product's interior (opaque pixels eroded by 4 % of its shorter side), at the box
 the compositor reports. Also times the default path on the 1280x960 coffee photo at one
-OpenCV thread (median of RUNS after a warm-up).
+OpenCV thread (median of RUNS after a warm-up), and runs the GrabCut segmenter on objects
+in the photos (score, whether the mask answer would warn, median time of GRABCUT_RUNS).
 """
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = 15
+GRABCUT_RUNS = 3
+
+# name -> (scikit-image loader, box XYXY, include points or None)
+GRABCUT_CASES = {
+    "espresso cup": ("coffee", (160, 10, 420, 310), None),
+    "espresso cup + 1 point on it": ("coffee", (160, 10, 420, 310), [[290, 240]]),
+    "cup and saucer": ("coffee", (70, 10, 485, 390), None),
+    "helmet": ("astronaut", (270, 335, 512, 512), None),
+    "shuttle model": ("astronaut", (350, 0, 475, 295), None),
+    "flag": ("astronaut", (0, 0, 100, 512), None),
+    "rocket": ("rocket", (295, 120, 345, 412), None),
+    "motorcycle": ("stereo_motorcycle", (90, 90, 695, 460), None),
+    "bottle on a shelf": ("stereo_motorcycle", (396, 50, 428, 96), None),
+}
 
 # (photo, product, settings, label)
 CASES = [
@@ -90,7 +105,38 @@ def measure(code_dir: Path, images: Path | None) -> dict:
         replace_product(scene.image, scene.mask, jar.rgba, settings)
         times.append((time.process_time() - start) * 1000)
     return {"rows": rows, "default_path_cpu_ms": statistics.median(times),
-            "load": os.getloadavg()[0]}
+            "grabcut": grabcut_rows(), "load": os.getloadavg()[0]}
+
+
+def grabcut_rows() -> list[dict]:
+    """Score, mask share of the box and median wall time of GrabCut on each GRABCUT_CASES object."""
+    import numpy as np
+    from skimage import data
+
+    from handler.segmentation.base import Prompt
+    from handler.segmentation.grabcut import GrabCutSegmenter
+    try:
+        from handler.segmentation.quality import mask_warnings
+    except ImportError:   # the previous version has no mask warnings
+        mask_warnings = None
+
+    segmenter = GrabCutSegmenter()
+    rows = []
+    for name, (loader, box, points) in GRABCUT_CASES.items():
+        image = getattr(data, loader)()
+        image = image[0] if isinstance(image, tuple) else image
+        prompt = Prompt(box=tuple(float(v) for v in box)) if points is None else Prompt(
+            box=tuple(float(v) for v in box), points=np.array(points, np.float32), labels=np.ones(len(points), int))
+        times = []
+        for _ in range(GRABCUT_RUNS):
+            start = time.perf_counter()
+            cut = segmenter.segment(image, prompt)
+            times.append((time.perf_counter() - start) * 1000)
+        x0, y0, x1, y1 = box
+        warned = None if mask_warnings is None else bool(mask_warnings(cut.mask, box, cut.score))
+        rows.append({"object": name, "score": cut.score, "share": float(cut.mask[y0:y1, x0:x1].mean()),
+                     "warned": warned, "ms": statistics.median(times)})
+    return rows
 
 
 def measured_in_subprocess(code_dir: Path, images: Path | None) -> dict:
@@ -116,6 +162,11 @@ def table(result: dict) -> str:
     lines.append(f"\nDefault path, coffee photo 1280x960, teal jar: median CPU "
                  f"{result['default_path_cpu_ms']:.1f} ms (1 OpenCV thread, {RUNS} runs; "
                  f"load average {result['load']:.2f})")
+    lines += ["", "| GrabCut object | score | mask share of box | mask answer warns | median ms |",
+              "|---|---:|---:|---|---:|"]
+    for row in result["grabcut"]:
+        warned = "n/a" if row["warned"] is None else ("yes" if row["warned"] else "no")
+        lines.append(f"| {row['object']} | {row['score']:.2f} | {row['share']:.2f} | {warned} | {row['ms']:.0f} |")
     return "\n".join(lines)
 
 
