@@ -111,7 +111,7 @@ def test_placement_reports_box_scale_and_anchor(scene, jar):
     assert placement.anchor == "center"
     assert placement.scale == pytest.approx((x2 - x1) / (bx2 - bx1))
     assert placement.as_dict() == {"box": list(placement.box), "scale": round(placement.scale, 4),
-                                   "anchor": "center"}
+                                   "anchor": "center", "rotation": 0.0, "flipped": False}
 
 
 def test_product_enlarged_more_than_twice_is_warned(scene):

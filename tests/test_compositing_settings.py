@@ -29,7 +29,7 @@ def test_schema_is_json():
 def test_every_entry_has_a_label_help_and_group(entry):
     assert entry["label"] and len(entry["help"]) > 20
     assert entry["group"] in ("basic", "advanced")
-    assert entry["type"] in ("number", "integer", "boolean", "choice", "integer_pair")
+    assert entry["type"] in ("number", "integer", "boolean", "choice", "integer_pair", "box")
 
 
 def test_schema_defaults_are_the_settings_defaults():

@@ -11,7 +11,8 @@ from .cutout import OPAQUE, cut_out
 from .errors import CompositingError
 from .grading import Grading, LabStats, grade, grading, lab_stats, lighting, ring_around
 from .layer import ProductLayer, composite, fully_covered, opaque_colours, product_layer
-from .placement import Box, bounding_box, expand, intersect, place, union
+from .placement import (Box, bounding_box, expand, fit_into, fit_scale, intersect, oriented, place,
+                        scaled_size, union)
 from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
 from .warnings import QualityWarning, product_background_busy, product_upscaled
@@ -25,18 +26,23 @@ MASK_STAT_ROWS = 64      # the "area" grading target gathers the mask's pixels t
 class Placement:
     """Where the product went.
 
-    box: XYXY (x1/y1 exclusive) of the product's opaque pixels in output px; it may extend
-    past the image (the product is then clipped). scale: output px per px of the product
-    image (above 1: enlarged). anchor: "bottom" | "center", as placed.
+    box: XYXY (x1/y1 exclusive) of the product's opaque pixels in output px, turned as
+    shown; it may extend past the image (the product is then clipped). scale: output px per
+    px of the product image (above 1: enlarged). anchor: "bottom" | "center" (at the old
+    product's place) or "box" (fitted into settings.placement). rotation: degrees
+    clockwise; flipped: mirrored left to right.
     """
 
     box: Box
     scale: float
     anchor: str
+    rotation: float = 0.0
+    flipped: bool = False
 
     def as_dict(self) -> dict:
-        """JSON-ready: {"box": [x0, y0, x1, y1], "scale", "anchor"}."""
-        return {"box": list(self.box), "scale": round(self.scale, 4), "anchor": self.anchor}
+        """JSON-ready: {"box": [x0, y0, x1, y1], "scale", "anchor", "rotation", "flipped"}."""
+        return {"box": list(self.box), "scale": round(self.scale, 4), "anchor": self.anchor,
+                "rotation": self.rotation, "flipped": self.flipped}
 
 
 @dataclass(frozen=True)
@@ -71,13 +77,20 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         raise CompositingError("the mask has no pixels: draw a box around the product",
                                code="empty_mask")
     cut = cut_out(product, settings.cutout)
-    rgba = cut.rgba
-    product_box = bounding_box(rgba[..., 3] >= OPAQUE_U8)
+    upright_box = bounding_box(cut.rgba[..., 3] >= OPAQUE_U8)
+    rgba = oriented(cut.rgba, settings.rotation, settings.flip)
+    product_box = None if upright_box is None else bounding_box(rgba[..., 3] >= OPAQUE_U8)
     if product_box is None:
         raise CompositingError(
             "the product image has no opaque pixels after cut-out: upload an image in which "
             "the product is visible and not fully transparent", code="empty_product")
-    target = place(product_box, mask_box, settings.scale, settings.anchor, settings.offset)
+    if settings.placement is not None:
+        target, anchor = fit_into(product_box, settings.placement), "box"
+    else:
+        # sized upright, so turning the product never shrinks it; its turned box is anchored
+        factor = fit_scale(upright_box, mask_box, settings.scale)
+        target = place(scaled_size(product_box, factor), mask_box, settings.anchor, settings.offset)
+        anchor = settings.anchor
     size = (target[2] - target[0], target[3] - target[1])
     scale = size[0] / (product_box[2] - product_box[0])
     warnings = [product_background_busy()] if cut.background_busy else []
@@ -93,7 +106,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     rgba, product_box = _cropped(rgba, visible), _shifted(product_box, visible)
     outer = _map_box(_shifted(visible, visible), product_box, target)
     window = intersect(expand(outer, reach + 1), image_box)
-    shadowed = settings.shadow > 0 and settings.anchor == "bottom"
+    shadowed = settings.shadow > 0 and anchor in ("bottom", "box")
 
     # wide enough that texture can be mirrored into the hole from both sides
     half_width = (mask_box[2] - mask_box[0] + 1) // 2 + grow + 2
@@ -124,7 +137,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         blend_used = _blend_mode(settings.blend_mode, graded_opaque, surroundings)
         region = background[_local(window, roi)]
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
-    placement = Placement(target, scale, settings.anchor)
+    placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
     return CompositeResult(out, cut.method, blend_used, placement, feather, tuple(warnings))
 
 

@@ -44,22 +44,67 @@ def bounding_box(mask: np.ndarray) -> Box | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def place(product_box: Box, mask_box: Box, scale: float, anchor: str,
-          offset: tuple[int, int]) -> Box:
-    """Scene box for the product's opaque box, fitted into mask_box keeping its aspect ratio.
-
-    The fit is multiplied by `scale`; the product is centred horizontally on the mask box and
-    either stands on its lowest row (anchor "bottom") or is centred (anchor "center"), then
-    moved by offset (dx, dy). The box may extend past the mask and the image.
-    """
+def fit_scale(product_box: Box, mask_box: Box, scale: float) -> float:
+    """Scene px per product px that fit product_box into mask_box keeping its aspect ratio,
+    times `scale`."""
     pw, ph = product_box[2] - product_box[0], product_box[3] - product_box[1]
+    return min((mask_box[2] - mask_box[0]) / pw, (mask_box[3] - mask_box[1]) / ph) * scale
+
+
+def scaled_size(product_box: Box, factor: float) -> tuple[int, int]:
+    """(width, height) in scene px of product_box drawn at `factor` scene px per product px."""
+    return (max(1, round((product_box[2] - product_box[0]) * factor)),
+            max(1, round((product_box[3] - product_box[1]) * factor)))
+
+
+def place(size: tuple[int, int], mask_box: Box, anchor: str, offset: tuple[int, int]) -> Box:
+    """Scene box of a product of size (width, height) scene px at the old product's place.
+
+    It is centred horizontally on mask_box and either stands on its lowest row (anchor
+    "bottom") or is centred (anchor "center"), then moved by offset (dx, dy). The box may
+    extend past the mask and the image.
+    """
+    w, h = size
     mx1, my1, mx2, my2 = mask_box
-    fit = min((mx2 - mx1) / pw, (my2 - my1) / ph) * scale
-    w, h = max(1, round(pw * fit)), max(1, round(ph * fit))
     x1 = round((mx1 + mx2 - w) / 2)
     y1 = my2 - h if anchor == "bottom" else round((my1 + my2 - h) / 2)
     dx, dy = offset
     return x1 + dx, y1 + dy, x1 + dx + w, y1 + dy + h
+
+
+def fit_into(product_box: Box, box: Box) -> Box:
+    """Scene box for product_box made as large as fits inside `box` keeping its aspect ratio,
+    centred in it (the other axis spans `box` exactly)."""
+    size = scaled_size(product_box, fit_scale(product_box, box, 1.0))
+    x1 = box[0] + (box[2] - box[0] - size[0]) // 2
+    y1 = box[1] + (box[3] - box[1] - size[1]) // 2
+    return x1, y1, x1 + size[0], y1 + size[1]
+
+
+def oriented(rgba: np.ndarray, rotation: float, flip: bool) -> np.ndarray:
+    """The cut-out (hxwx4 uint8 RGBA) mirrored left to right when `flip`, then rotated by
+    `rotation` degrees clockwise (as on screen, y down) about its centre, on a canvas grown to
+    hold all of it. Quarter turns are exact; other angles are interpolated bicubically with
+    premultiplied colours, so the transparent surroundings do not darken the edge.
+    """
+    if flip:
+        rgba = rgba[:, ::-1]
+    turns = rotation / 90.0
+    if turns == round(turns):
+        # np.rot90 turns counter-clockwise
+        return np.ascontiguousarray(np.rot90(rgba, k=-round(turns) % 4))
+    h, w = rgba.shape[:2]
+    angle = np.deg2rad(rotation)
+    cos, sin = abs(np.cos(angle)), abs(np.sin(angle))
+    size = (int(np.ceil(w * cos + h * sin)) + 2, int(np.ceil(w * sin + h * cos)) + 2)
+    # about the image's centre (pixel centres at i + 0.5), landing on the canvas's centre;
+    # cv2's positive angle turns counter-clockwise on screen
+    matrix = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), -rotation, 1.0)
+    matrix[:, 2] += (size[0] - w) / 2, (size[1] - h) / 2
+    premultiplied = cv2.cvtColor(np.ascontiguousarray(rgba), cv2.COLOR_RGBA2mRGBA)
+    turned = cv2.warpAffine(premultiplied, matrix, size, flags=cv2.INTER_CUBIC,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    return cv2.cvtColor(turned, cv2.COLOR_mRGBA2RGBA)
 
 
 def expand(box: Box, px: int) -> Box:

@@ -17,9 +17,10 @@ MAX_OFFSET_PX = 20000   # how far a product may be moved or placed, in scene px 
 class Spec:
     """What one setting accepts and how a control for it is drawn.
 
-    kind: "number" (float), "integer", "boolean", "choice" (a string from `choices`) or
-      "integer_pair" (two whole numbers named by `parts`).
-    minimum/maximum: inclusive range of a number, or of each part of a pair.
+    kind: "number" (float), "integer", "boolean", "choice" (a string from `choices`),
+      "integer_pair" (two whole numbers named by `parts`) or "box" (four whole numbers
+      [x0, y0, x1, y1], scene px, x1/y1 exclusive, with x0 < x1 and y0 < y1).
+    minimum/maximum: inclusive range of a number, or of each part of a pair or box.
     step: the natural increment of a control (a slider's step).
     choices: (value, label) pairs of a "choice".
     null_means: when set, null (None) is accepted and means this (e.g. "automatic").
@@ -67,9 +68,16 @@ class CompositeSettings:
         "placed; negative values move it left and up.",
         group="basic", minimum=-MAX_OFFSET_PX, maximum=MAX_OFFSET_PX, step=1, unit="px",
         parts=("dx", "dy")))
+    rotation: float = setting(0.0, Spec(
+        "number", "Rotate", "Turns the product about its centre, clockwise (negative values: "
+        "anticlockwise). It keeps its size and still stands where it is placed.",
+        group="basic", minimum=-180.0, maximum=180.0, step=1.0, unit="°"))
+    flip: bool = setting(False, Spec(
+        "boolean", "Mirror", "Shows the product mirrored left to right.", group="basic"))
     shadow: float = setting(0.0, Spec(
-        "number", "Shadow", "Strength of a soft shadow where the product stands (0 = none). Only "
-        "for a product standing on the old product's base (anchor: bottom).",
+        "number", "Shadow", "Strength of a soft shadow where the product stands (0 = none). Drawn "
+        "when the product stands on the old product's base (anchor: bottom) or is given a "
+        "box (placement).",
         group="basic", minimum=0.0, maximum=1.0, step=0.05))
     color_grading: str = setting("lighting", Spec(
         "choice", "Match the scene",
@@ -114,6 +122,12 @@ class CompositeSettings:
         "Bottom: the new product stands where the old one stood. Centre: it is centred on the "
         "old one.",
         choices=(("bottom", "The old product's base"), ("center", "The old product's centre"))))
+    placement: tuple[int, int, int, int] | None = setting(None, Spec(
+        "box", "Product box",
+        "Puts the product in this box of the scene instead: it is made as large as fits inside "
+        "it and centred, keeping its proportions. Size, Move and Stand on are then not used.",
+        minimum=-MAX_OFFSET_PX, maximum=MAX_OFFSET_PX, step=1, unit="px", parts=("x0", "y0", "x1", "y1"),
+        null_means="none: the product takes the old product's place (Size, Move and Stand on)"))
     blend_mode: str = setting("alpha", Spec(
         "choice", "Blending",
         "Normal pastes the product as it is. Seamless also lets the scene's light fall on the "
@@ -152,7 +166,7 @@ def settings_schema() -> list[dict[str, Any]]:
     Keys: name, type (a Spec kind), label, help, group ("basic" | "advanced"), default
     (JSON value; null where null_means says what null does); and where they apply: min, max,
     step, unit, choices ([{value, label}]), nullable + null_means, legacy_values
-    ([{value, means}]), parts (names of a pair's numbers), depends_on
+    ([{value, means}]), parts (names of a pair's or box's numbers), depends_on
     ({setting, values}).
     """
     schema = []
@@ -185,7 +199,7 @@ def _normalised(spec: Spec, value: Any) -> Any:
         return spec.legacy_booleans[0] if value else spec.legacy_booleans[1]
     if spec.kind == "integer" and _is_real(value) and math.isfinite(value) and float(value).is_integer():
         return int(value)
-    if spec.kind == "integer_pair" and isinstance(value, list):
+    if spec.kind in ("integer_pair", "box") and isinstance(value, list):
         return tuple(value)
     return value
 
@@ -219,6 +233,12 @@ def _check(name: str, spec: Spec, value: Any) -> None:
         ok = isinstance(value, tuple) and len(value) == 2 and all(_is_whole(v, spec) for v in value)
         wanted = (f"two whole numbers [{', '.join(spec.parts)}], each from {spec.minimum} to "
                   f"{spec.maximum} {spec.unit}")
+    elif spec.kind == "box":
+        ok = (isinstance(value, tuple) and len(value) == 4 and all(_is_whole(v, spec) for v in value)
+              and value[0] < value[2] and value[1] < value[3])
+        wanted = (f"four whole numbers [{', '.join(spec.parts)}], each from {spec.minimum} to "
+                  f"{spec.maximum} {spec.unit}, with {spec.parts[0]} < {spec.parts[2]} and "
+                  f"{spec.parts[1]} < {spec.parts[3]}")
     else:
         raise AssertionError(f"unknown setting kind {spec.kind!r}")
     if not ok:
