@@ -65,8 +65,12 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     """Replace the product under `mask` in `scene` by `product`.
 
     scene: HxWx3 uint8 RGB. mask: HxW bool, the old product's pixels. product: hxwx4 uint8
-    RGBA (hxwx3 RGB or hxw grey are taken as opaque). Only a region of interest around the
-    mask and the new product is processed; all other pixels are copied unchanged.
+    RGBA (hxwx3 RGB or hxw grey are taken as opaque). The product is cut out, turned and
+    mirrored as set, sized and placed at the old product's place (or in settings.placement),
+    the old product is painted over, and the product is matched to the scene and blended in.
+    Only a region of interest around the mask and the new product is processed; all other
+    pixels are copied unchanged. The result says where the product went and what the user
+    should check (warnings).
     Raises CompositingError for an empty mask, a product with nothing opaque, or malformed
     arrays.
     """
@@ -84,18 +88,10 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         raise CompositingError(
             "the product image has no opaque pixels after cut-out: upload an image in which "
             "the product is visible and not fully transparent", code="empty_product")
-    if settings.placement is not None:
-        target, anchor = fit_into(product_box, settings.placement), "box"
-    else:
-        # sized upright, so turning the product never shrinks it; its turned box is anchored
-        factor = fit_scale(upright_box, mask_box, settings.scale)
-        target = place(scaled_size(product_box, factor), mask_box, settings.anchor, settings.offset)
-        anchor = settings.anchor
+    target, anchor = _target(upright_box, product_box, mask_box, settings)
     size = (target[2] - target[0], target[3] - target[1])
     scale = size[0] / (product_box[2] - product_box[0])
-    warnings = [product_background_busy()] if cut.background_busy else []
-    upscaled = product_upscaled(scale, (product_box[2] - product_box[0], product_box[3] - product_box[1]))
-    warnings += [upscaled] if upscaled else []
+    warnings = _warnings(cut.background_busy, scale, product_box)
     feather = auto_feather(size) if settings.feather is None else settings.feather
     wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
     reach = max(feather_reach(feather), wrap)
@@ -138,7 +134,24 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         region = background[_local(window, roi)]
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
     placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
-    return CompositeResult(out, cut.method, blend_used, placement, feather, tuple(warnings))
+    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings)
+
+
+def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings) -> tuple[Box, str]:
+    """(scene box of the product's opaque box, the anchor used). upright_box / product_box:
+    the opaque box in the cut-out before / after turning and mirroring it."""
+    if settings.placement is not None:
+        return fit_into(product_box, settings.placement), "box"
+    # sized upright, so turning the product never shrinks it; its turned box is anchored
+    factor = fit_scale(upright_box, mask_box, settings.scale)
+    return place(scaled_size(product_box, factor), mask_box, settings.anchor, settings.offset), settings.anchor
+
+
+def _warnings(background_busy: bool, scale: float, product_box: Box) -> tuple[QualityWarning, ...]:
+    """What the user should know about the product image, most important first."""
+    found = [product_background_busy()] if background_busy else []
+    upscaled = product_upscaled(scale, (product_box[2] - product_box[0], product_box[3] - product_box[1]))
+    return tuple(found + ([upscaled] if upscaled else []))
 
 
 def _local(box: Box, roi: Box) -> tuple[slice, slice]:
