@@ -67,7 +67,6 @@ def measure(code_dir: Path, images: Path | None) -> dict:
     sys.path.insert(0, str(code_dir))
     sys.path.insert(1, str(REPO))   # tests/ is a namespace package: helpers come from here
     import cv2
-    import numpy as np
     from PIL import Image
 
     from handler.compositing import CompositeSettings, replace_product
@@ -150,8 +149,8 @@ def table(result: dict) -> str:
     def number(value, digits=1):
         return "—" if value is None else f"{value:.{digits}f}"
 
-    lines = ["| photo | product | mode | ΔE a\\*b\\* median | L shift median | sharpness | white band kept "
-             "| cut-out | blend used | warnings |", "|---|---|---|---:|---:|---:|---:|---|---|---|"]
+    lines = [("| photo | product | mode | ΔE a\\*b\\* median | L shift median | sharpness | white band kept "
+              "| cut-out | blend used | warnings |"), "|---|---|---|---:|---:|---:|---:|---|---|---|"]
     for row in result["rows"]:
         kept = None if row["band_kept"] is None else 100 * row["band_kept"]
         warnings = "n/a" if row["warnings"] is None else (", ".join(row["warnings"]) or "none")

@@ -6,7 +6,7 @@ taken over the product's interior at the box the compositor reports.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -27,12 +27,12 @@ MAX_SHADOW_ROW_STEP = 0.15      # largest change of the shadow's darkening betwe
 PAIRS = {"coffee": "teal_jar", "cat": "red_can", "astronaut": "green_bottle", "rocket": "red_can"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def scene(photo: str) -> real_scenes.PastedScene:
     return real_scenes.pasted_scene(photo)
 
 
-@lru_cache(maxsize=None)
+@cache
 def product(name: str) -> real_scenes.Product:
     return getattr(real_scenes, name)()
 

@@ -108,7 +108,7 @@ def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
     lab -= to_lab(background_rgb.reshape(1, 1, 3).astype(np.float32)).reshape(3)
     near = (np.sqrt(np.square(lab, out=lab).sum(axis=2)) < UNIFORM_BORDER_LAB).astype(np.uint8)
     del lab
-    count, labels = cv2.connectedComponents(near, connectivity=4)
+    _, labels = cv2.connectedComponents(near, connectivity=4)
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     body = ~np.isin(labels, edge_labels[edge_labels > 0])
     del labels

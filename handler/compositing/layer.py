@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import alpha_blend, extend_colours, feather_alpha, feather_reach, scene_light
+from .blending import (
+    alpha_blend,
+    extend_colours,
+    feather_alpha,
+    feather_reach,
+    scene_light,
+)
 from .cutout import OPAQUE, bleed_colours
 from .grading import Grading, grade
 from .placement import Box, Resampling, render_alpha, render_colours, resampling

@@ -6,13 +6,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import auto_feather, contact_shadow, feather_reach, wants_seamless, wrap_band_px
+from .blending import (
+    auto_feather,
+    contact_shadow,
+    feather_reach,
+    wants_seamless,
+    wrap_band_px,
+)
 from .cutout import OPAQUE, cut_out
 from .errors import CompositingError
 from .grading import Grading, LabStats, grade, grading, lab_stats, lighting, ring_around
 from .layer import ProductLayer, composite, fully_covered, opaque_colours, product_layer
-from .placement import (Box, bounding_box, expand, fit_into, fit_scale, intersect, oriented, place,
-                        scaled_size, union)
+from .placement import (
+    Box,
+    bounding_box,
+    expand,
+    fit_into,
+    fit_scale,
+    intersect,
+    oriented,
+    place,
+    scaled_size,
+    union,
+)
 from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
 from .warnings import QualityWarning, product_background_busy, product_upscaled
