@@ -99,7 +99,8 @@ def lighting_gap(product_l: float, surroundings_l: float) -> float:
 
 
 def wants_seamless(product_l: float, surroundings_l: float) -> bool:
-    """auto mode: the product's lightness is far from its surroundings', so clone seamlessly."""
+    """auto mode: the product's lightness is far from its surroundings', so let the scene's
+    light fall on its rim (seamless)."""
     return lighting_gap(product_l, surroundings_l) > LIGHTING_GAP_L
 
 

@@ -271,6 +271,10 @@ def _masked_pixels(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _blend_mode(requested: str, graded_opaque: np.ndarray | None,
                 surroundings: LabStats | None) -> str:
+    """The blend mode to use. "auto" picks seamless when the graded product's lightness is far
+    from its surroundings' (its rim then needs the scene's light most). Either mode keeps the
+    default limits on the product's interior (colours, lightness, sharpness): seamless only
+    changes a rim shallower than what those limits measure, so auto need not check more."""
     if requested != "auto":
         return requested
     if surroundings is None or graded_opaque is None or not len(graded_opaque):
