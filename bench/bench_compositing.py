@@ -24,12 +24,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.paths import SAMPLES  # noqa: E402
-from tests.scenes import jar_rgba, make_scene, opaque_product_on_plain  # noqa: E402
-
 from handler.compositing import CompositeSettings, replace_product  # noqa: E402
 from handler.compositing.cutout import cut_out  # noqa: E402
 from handler.platform.allocator import release_freed_memory  # noqa: E402
+from tests.support.paths import SAMPLES  # noqa: E402
+from tests.support.scenes import jar_rgba, make_scene, opaque_product_on_plain  # noqa: E402
 
 RUNS = 15
 SAMPLE_BOTTLE = (540, 250, 740, 712)   # XYXY of the bottle in samples/scene.jpg (samples/README.md)

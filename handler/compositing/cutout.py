@@ -5,6 +5,8 @@ Internally alpha is float32 in [0, 1] and colours float32 RGB in [0, 255].
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -12,29 +14,47 @@ OPAQUE = 0.5                 # alpha at or above which a pixel counts as the pro
 MIN_TRANSPARENT_SHARE = 0.005  # below this share of see-through pixels, alpha is just a flat channel
 BORDER_SHARE = 0.01          # border strip sampled for the background colour, per side
 UNIFORM_BORDER_LAB = 12.0    # 90th-percentile ΔE of border pixels below which the border is plain
-GRABCUT_SIDE = 200           # GrabCut runs on a thumbnail this large; it is too slow at full size
+BRIDGE_SHARE = 0.35          # backdrop-coloured gaps shorter than this share of the product are its own
+SOLID = 254.5 / 255          # alpha this close to 1 is opaque (interpolation leaves it just under 1)
+MIN_MATTE_CONTRAST = 20.0    # RGB distance of product and backdrop below which alpha cannot be solved
 
 
-def cut_out(product: np.ndarray, mode: str) -> tuple[np.ndarray, str]:
+@dataclass(frozen=True)
+class CutOut:
+    """rgba: hxwx4 uint8, the product with its alpha. method: "alpha" | "background_model" |
+    "none". background_busy: the image had no transparency and its backdrop was not plain, so
+    it was kept whole (cutout "auto")."""
+
+    rgba: np.ndarray
+    method: str
+    background_busy: bool = False
+
+
+def cut_out(product: np.ndarray, mode: str) -> CutOut:
     """Cut the product out of its image.
 
-    product: hxwx4 uint8 RGBA. mode: "auto" | "alpha" | "none".
-    Returns (hxwx4 uint8 RGBA with the product's alpha, method) where method is "alpha",
-    "background_model", "grabcut" or "none". Colours at a background-model edge are already
-    freed of the background; other edges are cleaned by bleed_colours after resampling.
+    product: hxwx4 uint8 RGBA. mode: "auto" | "alpha" | "none". "auto" uses the alpha when it
+    has real transparency, else removes a plain backdrop; a backdrop that is not plain
+    (textured or many-coloured border) cannot be told from the product reliably, so the
+    whole image is kept and background_busy is set. Colours at a background-model edge are
+    already freed of the background; other edges are cleaned by bleed_colours after resampling.
     """
     if mode == "none":
-        return np.dstack([product[..., :3], np.full(product.shape[:2], 255, np.uint8)]), "none"
+        return CutOut(_opaque(product), "none")
     if mode == "alpha" or has_real_transparency(product[..., 3]):
-        return product, "alpha"
+        return CutOut(product, "alpha")
     background = border_pixels(product[..., :3])
-    if border_is_plain(background):
-        rgb, alpha = background_model_cutout(product[..., :3], np.median(background, axis=0))
-        method = "background_model"
-    else:
-        rgb, alpha = grabcut_cutout(product[..., :3])
-        method = "grabcut"
-    return _to_rgba_u8(rgb, alpha), method
+    if not border_is_plain(background):
+        return CutOut(_opaque(product), "none", background_busy=True)
+    rgb, alpha = background_model_cutout(product[..., :3], np.median(background, axis=0))
+    return CutOut(_to_rgba_u8(rgb, alpha), "background_model")
+
+
+def _opaque(product: np.ndarray) -> np.ndarray:
+    """The RGBA product with every pixel opaque."""
+    whole = product.copy()
+    whole[..., 3] = 255
+    return whole
 
 
 def _to_rgba_u8(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -78,19 +98,22 @@ def background_model_cutout(rgb: np.ndarray, background_rgb: np.ndarray
     """Cut out a product photographed on a plain background of colour background_rgb.
 
     Background = pixels close to that colour (ΔE) and connected to the border, so product
-    parts of a similar colour but enclosed by the product stay. Along the boundary, alpha and
-    colour are solved from the compositing equation C = a*F + (1-a)*B with F taken from the
-    nearby product body, which removes the halo of the old background.
+    parts of a similar colour but enclosed by the product stay; and of those, the ones that
+    bridge a short gap of the product (bridged_gaps) stay too, so a white band or label that
+    runs from one edge of the product to the other is kept on a white backdrop. Along the
+    boundary, alpha and colour are solved from the compositing equation C = a*F + (1-a)*B
+    with F taken from the nearby product body, which removes the halo of the old background.
     """
     lab = to_lab(rgb)
     lab -= to_lab(background_rgb.reshape(1, 1, 3).astype(np.float32)).reshape(3)
     near = (np.sqrt(np.square(lab, out=lab).sum(axis=2)) < UNIFORM_BORDER_LAB).astype(np.uint8)
     del lab
-    count, labels = cv2.connectedComponents(near, connectivity=4)
+    _, labels = cv2.connectedComponents(near, connectivity=4)
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    is_background = np.isin(labels, edge_labels[edge_labels > 0])
-    body = cv2.morphologyEx((~is_background).astype(np.uint8), cv2.MORPH_OPEN,
-                            np.ones((3, 3), np.uint8))
+    body = ~np.isin(labels, edge_labels[edge_labels > 0])
+    del labels
+    body |= bridged_gaps(body)
+    body = cv2.morphologyEx(body.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return _matte_boundary(rgb.astype(np.float32), body, background_rgb.astype(np.float32))
 
 
@@ -104,38 +127,60 @@ def _matte_boundary(rgb: np.ndarray, body: np.ndarray, background: np.ndarray
     ys, xs = np.nonzero(band)
     f = colours[ys, xs] - background
     c = rgb[ys, xs] - background
-    alpha[ys, xs] = np.clip((c * f).sum(1) / np.maximum((f * f).sum(1), 1.0), 0.0, 1.0)
+    contrast = (f * f).sum(1)
+    solved = np.clip((c * f).sum(1) / np.maximum(contrast, 1.0), 0.0, 1.0)
+    # where the product is the backdrop's colour (a kept white band on white) the equation
+    # says nothing: the edge stays where the body ends
+    alpha[ys, xs] = np.where(contrast >= MIN_MATTE_CONTRAST ** 2, solved, body[ys, xs])
     return colours, alpha
 
 
-def grabcut_cutout(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cut out a product on a busy background with GrabCut from a near-full-frame box.
+def bridged_gaps(body: np.ndarray) -> np.ndarray:
+    """Pixels outside `body` (hxw bool) that lie on a short run between two body pixels of the
+    same column, or of the same row: hxw bool.
 
-    Runs on a thumbnail; the resulting soft mask is upsampled to the product's size.
+    A run counts when it is at most BRIDGE_SHARE of the body's height (for columns) or width
+    (for rows). This keeps a band across the product, which the backdrop reaches only at its
+    two ends, and it leaves the outline's concave parts alone (beside a bottle's neck there
+    is no product above; below a table's top, none below); what it may fill wrongly is a
+    gap through the product narrower than BRIDGE_SHARE of it, such as the space between two
+    legs close together.
     """
-    h, w = rgb.shape[:2]
-    f = min(1.0, GRABCUT_SIDE / max(h, w))
-    small = cv2.resize(rgb, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
-    sh, sw = small.shape[:2]
-    inset = max(1, round(0.02 * max(sh, sw)))
-    mask = np.zeros((sh, sw), np.uint8)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask,
-                (inset, inset, sw - 2 * inset, sh - 2 * inset), np.zeros((1, 65)), np.zeros((1, 65)),
-                4, cv2.GC_INIT_WITH_RECT)
-    body = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
-    alpha = cv2.resize(cv2.GaussianBlur(body, (3, 3), 0), (w, h), interpolation=cv2.INTER_LINEAR)
-    return rgb.astype(np.float32), alpha
+    rows = np.flatnonzero(body.any(axis=1))
+    columns = np.flatnonzero(body.any(axis=0))
+    bridged = np.zeros_like(body)
+    if rows.size == 0:
+        return bridged
+    # nothing outside the body's bounding box lies between two of its pixels
+    box = np.s_[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    inner = body[box]
+    height, width = inner.shape
+    bridged[box] = _short_runs(inner, BRIDGE_SHARE * height, axis=0) | _short_runs(inner, BRIDGE_SHARE * width, axis=1)
+    return bridged
+
+
+def _short_runs(body: np.ndarray, longest: float, axis: int) -> np.ndarray:
+    """Non-body pixels with a body pixel on both sides of them along `axis` (0: above and
+    below, 1: left and right), no more than `longest` px apart (exclusive of the two): bool."""
+    length = body.shape[axis]
+    index = np.arange(length, dtype=np.int16 if length < 2 ** 15 else np.int32)
+    index = index[:, None] if axis == 0 else index[None, :]
+    before = np.maximum.accumulate(np.where(body, index, -1).astype(index.dtype), axis=axis)
+    after = np.flip(np.minimum.accumulate(np.flip(np.where(body, index, length).astype(index.dtype), axis),
+                                          axis=axis), axis)
+    return ~body & (before >= 0) & (after < length) & (after - before - 1 <= longest)
 
 
 def bleed_colours(rgb: np.ndarray, alpha: np.ndarray, radius: int = 3) -> np.ndarray:
     """Replace the colours of see-through pixels by those of the nearby product body.
 
     Edge pixels of a cut-out still carry some of the old background; weighting neighbours by
-    alpha squared lets the body's colour win. Opaque pixels keep their colour. Pixels farther
-    than `radius` from any product pixel keep theirs (they stay invisible).
+    alpha squared lets the body's colour win. Opaque pixels (alpha of at least SOLID) keep
+    their colour. Pixels farther than `radius` from any product pixel keep theirs (they stay
+    invisible).
     """
     weight = alpha * alpha
-    return _spread_colours(rgb, weight, 2 * radius + 1, alpha < 1.0, min_weight=1e-4)
+    return _spread_colours(rgb, weight, 2 * radius + 1, alpha < SOLID, min_weight=1e-4)
 
 
 def _spread_colours(rgb: np.ndarray, weight: np.ndarray, size: int, where: np.ndarray,

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import alpha_blend, extend_colours, feather_alpha, feather_reach, seamless_clone
+from .blending import (
+    alpha_blend,
+    extend_colours,
+    feather_alpha,
+    feather_reach,
+    scene_light,
+)
 from .cutout import OPAQUE, bleed_colours
 from .grading import Grading, grade
 from .placement import Box, Resampling, render_alpha, render_colours, resampling
@@ -114,40 +120,32 @@ def opaque_colours(layer: ProductLayer) -> np.ndarray:
 
 
 def composite(background: np.ndarray, layer: ProductLayer, grading: Grading | None,
-              blend_mode: str) -> np.ndarray:
+              wrap_px: int = 0) -> np.ndarray:
     """The window's background (HxWx3 uint8) with the product blended in: HxWx3 uint8.
 
-    blend_mode "alpha" mixes by the feathered alpha; "seamless" first clones the product
-    in by Poisson blending, so it takes on the lighting at its boundary, then feathers.
+    The product's colours (graded when `grading` is given) are mixed over the background by
+    the feathered alpha. wrap_px > 0 is seamless blending: the scene's light also falls on
+    the product's rim, that many px deep (blending.scene_light); its interior is unchanged.
     Pixels the feathered alpha does not reach keep their exact values.
     """
-    def graded(part: Part) -> np.ndarray:
-        rgb = colours(layer, part)
-        return rgb if grading is None else grade(rgb, grading)
-
-    def visible_parts():
-        """(part, its feathered alpha) of each band, narrowed to the columns it reaches."""
-        for rows in bands(background.shape[0]):
-            alpha = feathered_alpha(layer, rows)
-            columns = _span(alpha > 0)
-            if columns is not None:
-                yield (rows, columns), alpha[:, columns[0]:columns[1]]
-
+    h, w = background.shape[:2]
     out = background.copy()
-    if blend_mode == "seamless":
-        pasted = background.copy()
-        footprint = np.zeros(background.shape[:2], bool)
-        for part, alpha in visible_parts():
-            region = _region(part)
-            footprint[region] = alpha > 0
-            pasted[region] = alpha_blend(background[region], graded(part),
-                                         footprint[region].astype(np.float32))
-        cloned = seamless_clone(background, pasted, footprint)
-        del pasted, footprint
-    for part, alpha in visible_parts():
-        region = _region(part)
-        rgb = cloned[region].astype(np.float32) if blend_mode == "seamless" else graded(part)
-        out[region] = alpha_blend(background[region], rgb, alpha)
+    for rows in bands(h):
+        alpha = feathered_alpha(layer, rows)
+        columns = _span(alpha > 0)
+        if columns is None:
+            continue
+        region = _region((rows, columns))
+        rgb = colours(layer, (rows, columns))
+        if grading is not None:
+            rgb = grade(rgb, grading)
+        if wrap_px:
+            (top, bottom), (left, right) = _with_halo(rows, wrap_px, h), _with_halo(columns, wrap_px, w)
+            weight, light = scene_light(layer.coverage[top:bottom, left:right],
+                                        background[top:bottom, left:right], wrap_px)
+            inner = np.s_[rows[0] - top:rows[1] - top, columns[0] - left:columns[1] - left]
+            rgb += weight[inner][..., None] * (light[inner] - rgb)
+        out[region] = alpha_blend(background[region], rgb, alpha[:, columns[0]:columns[1]])
     return out
 
 

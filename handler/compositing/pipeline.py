@@ -6,14 +6,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blending import contact_shadow, feather_reach, wants_seamless
+from .blending import (
+    auto_feather,
+    contact_shadow,
+    feather_reach,
+    wants_seamless,
+    wrap_band_px,
+)
 from .cutout import OPAQUE, cut_out
 from .errors import CompositingError
-from .grading import Grading, LabStats, grade, grading, lab_stats, ring_around
+from .grading import Grading, LabStats, grade, grading, lab_stats, lighting, ring_around
 from .layer import ProductLayer, composite, fully_covered, opaque_colours, product_layer
-from .placement import Box, bounding_box, expand, intersect, place, union
+from .placement import (
+    Box,
+    bounding_box,
+    expand,
+    fit_into,
+    fit_scale,
+    intersect,
+    oriented,
+    place,
+    scaled_size,
+    union,
+)
 from .removal import fill_hole, hole_for
 from .settings import CompositeSettings
+from .warnings import QualityWarning, product_background_busy, product_upscaled
 
 OPAQUE_U8 = 128          # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
 IMAGE_STAT_STRIDE = 4    # "image" grading target: every 4th pixel each way is plenty
@@ -21,15 +39,41 @@ MASK_STAT_ROWS = 64      # the "area" grading target gathers the mask's pixels t
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the product went.
+
+    box: XYXY (x1/y1 exclusive) of the product's opaque pixels in output px, turned as
+    shown; it may extend past the image (the product is then clipped). scale: output px per
+    px of the product image (above 1: enlarged). anchor: "bottom" | "center" (at the old
+    product's place) or "box" (fitted into settings.placement). rotation: degrees
+    clockwise; flipped: mirrored left to right.
+    """
+
+    box: Box
+    scale: float
+    anchor: str
+    rotation: float = 0.0
+    flipped: bool = False
+
+    def as_dict(self) -> dict:
+        """JSON-ready: {"box": [x0, y0, x1, y1], "scale", "anchor", "rotation", "flipped"}."""
+        return {"box": list(self.box), "scale": round(self.scale, 4), "anchor": self.anchor,
+                "rotation": self.rotation, "flipped": self.flipped}
+
+
+@dataclass(frozen=True)
 class CompositeResult:
-    """image: HxWx3 uint8 RGB. cutout: "alpha" | "background_model" | "grabcut" | "none".
-    blend_mode: "alpha" | "seamless" (the one actually used). placement: XYXY box (x2/y2
-    exclusive) of the product's opaque pixels in scene px, before clipping to the image."""
+    """image: HxWx3 uint8 RGB. cutout: "alpha" | "background_model" | "none" (the method
+    used). blend_mode: "alpha" | "seamless" (the one used). placement: where the product
+    went. feather: the edge softening used, px (the automatic value when not set).
+    warnings: what the user should check, most important first."""
 
     image: np.ndarray
     cutout: str
     blend_mode: str
-    placement: tuple[int, int, int, int]
+    placement: Placement
+    feather: int
+    warnings: tuple[QualityWarning, ...] = ()
 
 
 def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
@@ -37,8 +81,12 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     """Replace the product under `mask` in `scene` by `product`.
 
     scene: HxWx3 uint8 RGB. mask: HxW bool, the old product's pixels. product: hxwx4 uint8
-    RGBA (hxwx3 RGB or hxw grey are taken as opaque). Only a region of interest around the
-    mask and the new product is processed; all other pixels are copied unchanged.
+    RGBA (hxwx3 RGB or hxw grey are taken as opaque). The product is cut out, turned and
+    mirrored as set, sized and placed at the old product's place (or in settings.placement),
+    the old product is painted over, and the product is matched to the scene and blended in.
+    Only a region of interest around the mask and the new product is processed; all other
+    pixels are copied unchanged. The result says where the product went and what the user
+    should check (warnings).
     Raises CompositingError for an empty mask, a product with nothing opaque, or malformed
     arrays.
     """
@@ -48,22 +96,29 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     if mask_box is None:
         raise CompositingError("the mask has no pixels: draw a box around the product",
                                code="empty_mask")
-    rgba, method = cut_out(product, settings.cutout)
-    product_box = bounding_box(rgba[..., 3] >= OPAQUE_U8)
+    cut = cut_out(product, settings.cutout)
+    upright_box = bounding_box(cut.rgba[..., 3] >= OPAQUE_U8)
+    rgba = oriented(cut.rgba, settings.rotation, settings.flip)
+    product_box = None if upright_box is None else bounding_box(rgba[..., 3] >= OPAQUE_U8)
     if product_box is None:
         raise CompositingError(
             "the product image has no opaque pixels after cut-out: upload an image in which "
             "the product is visible and not fully transparent", code="empty_product")
-    target = place(product_box, mask_box, settings.scale, settings.anchor, settings.offset)
-    reach = feather_reach(settings.feather)
-    grow = _hole_grow_px(mask_box, settings.feather) if settings.remove_old else 0
+    target, anchor = _target(upright_box, product_box, mask_box, settings)
+    size = (target[2] - target[0], target[3] - target[1])
+    scale = size[0] / (product_box[2] - product_box[0])
+    warnings = _warnings(cut.background_busy, scale, product_box)
+    feather = auto_feather(size) if settings.feather is None else settings.feather
+    wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
+    reach = max(feather_reach(feather), wrap)
+    grow = _hole_grow_px(mask_box, feather) if settings.remove_old else 0
     context = _context_px(mask_box)
     image_box = (0, 0, width, height)
     visible = bounding_box(rgba[..., 3] > 0)
     rgba, product_box = _cropped(rgba, visible), _shifted(product_box, visible)
     outer = _map_box(_shifted(visible, visible), product_box, target)
     window = intersect(expand(outer, reach + 1), image_box)
-    shadowed = settings.shadow > 0 and settings.anchor == "bottom"
+    shadowed = settings.shadow > 0 and anchor in ("bottom", "box")
 
     # wide enough that texture can be mirrored into the hole from both sides
     half_width = (mask_box[2] - mask_box[0] + 1) // 2 + grow + 2
@@ -76,7 +131,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     original = scene[y1:y2, x1:x2]
     mask_roi = mask[y1:y2, x1:x2]
     surroundings = _surroundings_stats(original, mask_roi, grow, context)
-    layer = None if window is None else product_layer(rgba, product_box, target, window, settings.feather)
+    layer = None if window is None else product_layer(rgba, product_box, target, window, feather)
     out = scene.copy()
     background = out[y1:y2, x1:x2]   # a view: the steps below edit the result in place
     if settings.remove_old:
@@ -93,8 +148,26 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
             settings.grading_target, scene, mask, surroundings))
         blend_used = _blend_mode(settings.blend_mode, graded_opaque, surroundings)
         region = background[_local(window, roi)]
-        region[...] = composite(region, layer, transform, blend_used)
-    return CompositeResult(out, method, blend_used, target)
+        region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
+    placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
+    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings)
+
+
+def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings) -> tuple[Box, str]:
+    """(scene box of the product's opaque box, the anchor used). upright_box / product_box:
+    the opaque box in the cut-out before / after turning and mirroring it."""
+    if settings.placement is not None:
+        return fit_into(product_box, settings.placement), "box"
+    # sized upright, so turning the product never shrinks it; its turned box is anchored
+    factor = fit_scale(upright_box, mask_box, settings.scale)
+    return place(scaled_size(product_box, factor), mask_box, settings.anchor, settings.offset), settings.anchor
+
+
+def _warnings(background_busy: bool, scale: float, product_box: Box) -> tuple[QualityWarning, ...]:
+    """What the user should know about the product image, most important first."""
+    found = [product_background_busy()] if background_busy else []
+    upscaled = product_upscaled(scale, (product_box[2] - product_box[0], product_box[3] - product_box[1]))
+    return tuple(found + ([upscaled] if upscaled else []))
 
 
 def _local(box: Box, roi: Box) -> tuple[slice, slice]:
@@ -166,14 +239,15 @@ def _grading(layer: ProductLayer, settings: CompositeSettings, grading_target
              ) -> tuple[Grading | None, np.ndarray | None]:
     """(the grading transform or None, the graded colours of the product's opaque pixels
     (Nx3 float32), or None unless blend_mode "auto" needs them)."""
-    wants_grading = settings.color_grading and settings.color_strength > 0
+    wants_grading = settings.color_grading != "off" and settings.color_strength > 0
     auto = settings.blend_mode == "auto"
     if not (wants_grading or auto):
         return None, None
     opaque = opaque_colours(layer)
     if not (wants_grading and len(opaque)):
         return None, opaque if auto else None
-    transform = grading(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
+    match = lighting if settings.color_grading == "lighting" else grading
+    transform = match(lab_stats(opaque, subsample=False), grading_target(), settings.color_strength)
     return transform, grade(opaque.reshape(1, -1, 3), transform).reshape(-1, 3) if auto else None
 
 
@@ -197,6 +271,10 @@ def _masked_pixels(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _blend_mode(requested: str, graded_opaque: np.ndarray | None,
                 surroundings: LabStats | None) -> str:
+    """The blend mode to use. "auto" picks seamless when the graded product's lightness is far
+    from its surroundings' (its rim then needs the scene's light most). Either mode keeps the
+    default limits on the product's interior (colours, lightness, sharpness): seamless only
+    changes a rim shallower than what those limits measure, so auto need not check more."""
     if requested != "auto":
         return requested
     if surroundings is None or graded_opaque is None or not len(graded_opaque):

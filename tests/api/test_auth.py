@@ -8,9 +8,9 @@ import pytest
 
 from handler.edge import create_handler
 from handler.edge.auth import AuthGate, client_address, secrets_match
-from handler.storage.failures import FileFailureLog
 from handler.errors import TooManyAttempts, Unauthorized
 from handler.platform.logs import JsonFormatter
+from handler.storage.failures import FileFailureLog
 
 from support.function import AUTH, PASSWORD, client_for
 from support.servers import call, function_env, running_function

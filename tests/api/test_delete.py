@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from handler.edge import create_handler
+
 from support.function import AUTH, client_for, upload_image
 from support.images import PRODUCT_BOX
 

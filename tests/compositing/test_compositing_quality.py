@@ -46,7 +46,7 @@ def distance_from(region: np.ndarray) -> np.ndarray:
 def test_pixels_far_from_old_mask_and_new_product_are_unchanged(scene, jar, feather):
     settings = CompositeSettings(blend_mode="alpha", shadow=0.0, feather=feather, offset=(-150, -40))
     result = replace_product(scene.image, scene.mask, jar, settings)
-    footprint = placed_alpha(jar, result.placement, scene.mask.shape) > 0
+    footprint = placed_alpha(jar, result.placement.box, scene.mask.shape) > 0
     far = distance_from(scene.mask | footprint) > feather + 2
     changed = np.abs(result.image.astype(int) - scene.image).max(axis=2)
     assert changed[far].max() == 0
@@ -63,7 +63,7 @@ def test_ragged_mask_leaves_pixels_far_from_it_and_the_new_product_unchanged(sce
     mask = ragged_mask(scene.mask.shape)
     mask[:, int(0.55 * mask.shape[1]):] = False      # touches the top, bottom and left borders
     result = replace_product(scene.image, mask, jar, CompositeSettings(feather=feather))
-    footprint = placed_alpha(jar, result.placement, mask.shape) > 0
+    footprint = placed_alpha(jar, result.placement.box, mask.shape) > 0
     far = distance_from(mask | footprint) > feather + 2
     changed = np.abs(result.image.astype(int) - scene.image).max(axis=2)
     assert far.any() and changed[far].max() == 0
@@ -74,7 +74,7 @@ def test_ragged_mask_over_the_whole_frame_still_gets_the_new_product(scene, jar)
     settings = CompositeSettings(feather=0, color_grading=False)
     result = replace_product(scene.image, ragged_mask(scene.mask.shape), jar, settings)
     h, w = scene.mask.shape
-    placement = np.clip(result.placement, 0, [w, h, w, h])
+    placement = np.clip(result.placement.box, 0, [w, h, w, h])
     assert np.abs(np.subtract(green_box(result.image), placement)).max() <= 2
 
 
@@ -87,14 +87,14 @@ def remnant_share(scene, image: np.ndarray, footprint: np.ndarray) -> float:
 
 def test_smaller_product_leaves_no_visible_remnant_of_old_one(scene, jar):
     result = replace_product(scene.image, scene.mask, jar, CompositeSettings(scale=0.6))
-    footprint = distance_from(placed_alpha(jar, result.placement, scene.mask.shape) > 0) <= 15
+    footprint = distance_from(placed_alpha(jar, result.placement.box, scene.mask.shape) > 0) <= 15
     assert remnant_share(scene, result.image, footprint) <= 0.01
 
 
 def test_remnant_measure_sees_old_product_when_removal_is_off(scene, jar):
     settings = CompositeSettings(scale=0.6, remove_old=False)
     result = replace_product(scene.image, scene.mask, jar, settings)
-    footprint = distance_from(placed_alpha(jar, result.placement, scene.mask.shape) > 0) <= 15
+    footprint = distance_from(placed_alpha(jar, result.placement.box, scene.mask.shape) > 0) <= 15
     assert remnant_share(scene, result.image, footprint) > 0.5
 
 
@@ -118,9 +118,9 @@ def test_placed_product_keeps_aspect_ratio_and_stands_on_mask_bottom(scene, jar,
 
 
 def graded_product_mean(scene, jar, target: str) -> np.ndarray:
-    settings = CompositeSettings(color_strength=1.0, grading_target=target, feather=0)
+    settings = CompositeSettings(color_grading="full", color_strength=1.0, grading_target=target, feather=0)
     result = replace_product(scene.image, scene.mask, jar, settings)
-    inside = placed_alpha(jar, result.placement, scene.mask.shape) >= OPAQUE
+    inside = placed_alpha(jar, result.placement.box, scene.mask.shape) >= OPAQUE
     inside = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     return lab(result.image[inside].reshape(-1, 1, 3)).reshape(-1, 3).mean(axis=0)
 
@@ -153,7 +153,7 @@ def test_zero_strength_grading_changes_nothing(scene, jar):
 def background_share_in_footprint(scene, product, cutout: str) -> float:
     settings = CompositeSettings(cutout=cutout, color_grading=False, scale=0.8)
     result = replace_product(scene.image, scene.mask, product, settings)
-    x1, y1, x2, y2 = result.placement
+    x1, y1, x2, y2 = result.placement.box
     footprint = result.image[y1:y2, x1:x2]
     return float((delta_e(footprint, PLAIN_BACKGROUND_RGB) < 5).mean())
 

@@ -18,6 +18,7 @@ import pytest
 
 from bench.decode_cases import CASES, make_case
 from bench.memcg import MIB, MemoryCgroup, unavailable_reason
+
 from support.checkpoints import write_random_checkpoint
 from support.function import AUTH, PASSWORD
 from support.images import PRODUCT_BOX, png_bytes, synthetic_product, synthetic_scene

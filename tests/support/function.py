@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
-import sys
 import threading
 
 import functions_framework
@@ -21,8 +21,10 @@ AUTH = {"X-App-Password": PASSWORD}
 def client_for(function: Function):
     """A Flask test client of functions-framework's app for main.py, serving `function`."""
     app = functions_framework.create_app("handler", str(REPO / "main.py"))
-    # create_app ran main.py afresh as the module "main"; its handler calls this global.
-    sys.modules["main"].function = function
+    # create_app ran main.py afresh; the app calls that module's handler, which calls its
+    # global `function` (set through the handler itself: another thread may have loaded main.py
+    # again since).
+    inspect.unwrap(app.view_functions["run"]).__globals__["function"] = function
     return app.test_client()
 
 
