@@ -18,11 +18,8 @@ _STORE_NEARLY_FULL = 0.9
 _DISK_FULL_BYTES = 1024 * 1024
 
 
-def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
-    """The report and its HTTP status: 200 when healthy or degraded, 503 when unhealthy.
-
-    jobs: the heavy jobs running and waiting for a slot now (the edge's admission counts them).
-    """
+def health_report(runtime: Runtime) -> tuple[dict, int]:
+    """The report and its HTTP status: 200 when healthy or degraded, 503 when unhealthy."""
     config = runtime.config
     record = runtime.segmentation.record
     writable = runtime.records.store.is_writable()
@@ -56,7 +53,7 @@ def health_report(runtime: Runtime, jobs: dict[str, int]) -> tuple[dict, int]:
             "error": record.error,
         },
         "system": _system_report(writable, store_used, disk_free),
-        "jobs": jobs,
+        "jobs": runtime.admission.counts(),
         "uptime_s": round(time.monotonic() - runtime.started_at, 1),
         "invocations": runtime.invocations,
         "version": __version__,

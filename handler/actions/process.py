@@ -6,6 +6,7 @@ load the product → composite → encode.
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,8 +14,9 @@ import numpy as np
 from .. import compositing
 from ..errors import Unprocessable
 from ..imaging.decode import decode_upload
-from ..imaging.encode import encode_image, encode_mask_png
+from ..imaging.encode import decode_mask_png, encode_image, encode_mask_png
 from ..platform.runtime import Runtime
+from ..segmentation.quality import mask_warnings
 from ..storage.records import StoredImage
 from .answers import RawImage, Stopwatch
 from .requests import ImageSource, OutputOptions, ProcessRequest
@@ -25,7 +27,8 @@ class CutOut:
     """The product's mask in the scene and where it came from.
 
     mask: (H, W) bool in the stored scene's pixels. score and segmenter are those of the
-    segmentation that made it (None for masks stored before they were recorded).
+    segmentation that made it ("edited" for a mask the user sent; None where unknown); box
+    the box it was cut from (None for points alone, or an edited mask).
     """
 
     mask: np.ndarray
@@ -33,12 +36,17 @@ class CutOut:
     score: float | None
     segmenter: str | None
     cache_hit: bool
+    box: tuple[float, float, float, float] | None = None
     fallback_reason: str | None = None
 
     def facts(self) -> dict:
         facts = {"mask_id": self.mask_id, "segmenter": self.segmenter, "score": self.score,
                  "cache_hit": self.cache_hit}
         return facts | ({"fallback_reason": self.fallback_reason} if self.fallback_reason else {})
+
+    def warnings(self) -> list[dict]:
+        """What the user should check about the mask (low score, odd fit in its box)."""
+        return [warning.as_dict() for warning in mask_warnings(self.mask, self.box, self.score)]
 
 
 def process(runtime: Runtime, request: ProcessRequest) -> dict | RawImage:
@@ -73,12 +81,18 @@ def _product(runtime: Runtime, source: ImageSource) -> np.ndarray:
 
 
 def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, clock: Stopwatch) -> CutOut:
+    if request.mask_png is not None:
+        with clock.stage("decode"):
+            mask = decode_mask_png(request.mask_png, scene.pixels.shape[:2])
+        recorded = {"score": None, "segmenter": "edited", "box": None}
+        return CutOut(mask, runtime.records.save_mask(scene, mask, recorded), cache_hit=False, **recorded)
     if request.prompt is None:
         with clock.stage("decode"):
             stored = runtime.records.load_mask(request.mask_id, scene)
         details = stored.details
+        box = details.get("box")
         return CutOut(stored.mask, stored.id, details.get("score"), details.get("segmenter"), cache_hit=True,
-                      fallback_reason=details.get("fallback_reason"))
+                      box=tuple(box) if box else None, fallback_reason=details.get("fallback_reason"))
     height, width = scene.pixels.shape[:2]
     prompt = request.prompt.within(width, height)
     choice = runtime.segmentation.choose()
@@ -89,7 +103,7 @@ def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, cloc
         raise Unprocessable("no product was found in the box: draw the box tighter around the product "
                             "or add a point on it", code="empty_mask")
     recorded = {"score": round(segmentation.score, 4), "segmenter": segmentation.segmenter,
-                "fallback_reason": choice.fallback_reason}
+                "box": prompt.box, "fallback_reason": choice.fallback_reason}
     mask_id = runtime.records.save_mask(scene, segmentation.mask, recorded)
     return CutOut(segmentation.mask, mask_id, cache_hit=segmentation.cache_hit, **recorded)
 
@@ -111,6 +125,7 @@ def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
             **cut.facts(),
             "bbox": mask_bbox(cut.mask),
             "area_fraction": round(float(cut.mask.mean()), 5),
+            "warnings": cut.warnings(),
             "mask_png_base64": _b64(encode_mask_png(cut.mask)),
             "preview_jpeg_base64": _b64(encode_image(preview, "jpeg", 85)),
         }
@@ -119,15 +134,20 @@ def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
 
 def _replace_answer(scene: StoredImage, cut: CutOut, result: compositing.CompositeResult, encoded: bytes,
                     output: OutputOptions, clock: Stopwatch) -> dict | RawImage:
-    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode}
+    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode, "feather": result.feather}
+    warnings = cut.warnings() + [warning.as_dict() for warning in result.warnings]
     if output.raw:
         headers = {f"X-Drishya-{key.replace('_', '-').title()}": str(facts[key])
                    for key in ("segmenter", "cutout", "blend_mode", "mask_id")}
+        headers["X-Drishya-Placement"] = json.dumps(result.placement.as_dict())
+        headers["X-Drishya-Warnings"] = ",".join(warning["code"] for warning in warnings)
         return RawImage(encoded, output.content_type, headers)
     height, width = result.image.shape[:2]
     return {
         "image_id": scene.id,
         **facts,
+        "placement": result.placement.as_dict(),
+        "warnings": warnings,
         "format": output.format,
         "width": width,
         "height": height,

@@ -20,7 +20,7 @@ from ..segmentation.base import Prompt
 
 KINDS = ("scene", "product")
 PROCESS_FIELDS = frozenset({"action", "image_id", "image_base64", "box", "points", "labels", "mask_id",
-                            "product_id", "product_base64", "settings", "output"})
+                            "mask_png_base64", "product_id", "product_base64", "settings", "output"})
 _PROMPT_FIELDS = ("box", "points", "labels")
 
 
@@ -85,7 +85,11 @@ class UploadRequest:
 
 @dataclass(frozen=True)
 class ProcessRequest:
-    """A mask request (product is None) or a replace request, fully checked but for the scene's size."""
+    """A mask request (product is None) or a replace request, fully checked but for the scene's size.
+
+    The product's place is exactly one of: prompt (box and/or points), mask_id (an earlier
+    cut-out), mask_png (a mask the user edited: PNG bytes).
+    """
 
     scene: ImageSource
     prompt: PromptInput | None
@@ -93,6 +97,7 @@ class ProcessRequest:
     product: ImageSource | None
     settings: CompositeSettings
     output: OutputOptions
+    mask_png: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -124,10 +129,16 @@ def parse_process(payload: Payload, *, max_bytes: int, max_points: int, accept: 
     output = _output(body.get("output"), wants_raw_image(accept))
     scene = _image_source(body, "image_id", "image_base64", max_bytes, required=True)
     product = _image_source(body, "product_id", "product_base64", max_bytes, required=False)
+    places = [name for name in ("mask_id", "mask_png_base64") if body.get(name) is not None]
+    if any(body.get(field) is not None for field in _PROMPT_FIELDS):
+        places.append("box/points")
+    if len(places) > 1:
+        raise InvalidField(f"send one of {' or '.join(places)}, not several: each says on its own where the "
+                           "product is")
+    if body.get("mask_png_base64") is not None:
+        mask_png = decode_base64_field(body, "mask_png_base64", max_bytes)
+        return ProcessRequest(scene, None, None, product, settings, output, mask_png=mask_png)
     if body.get("mask_id") is not None:
-        if any(body.get(field) is not None for field in _PROMPT_FIELDS):
-            raise InvalidField("send either mask_id or a box/points, not both: a mask_id reuses an "
-                               "earlier cut-out as it is")
         return ProcessRequest(scene, None, body["mask_id"], product, settings, output)
     return ProcessRequest(scene, _prompt(body, max_points), None, product, settings, output)
 

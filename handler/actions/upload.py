@@ -19,7 +19,7 @@ def upload(runtime: Runtime, request: UploadRequest) -> dict:
     decoded_ms = (time.perf_counter() - started) * 1000
     stored = runtime.records.save_image(request.kind, decoded)
     if request.kind == "scene":
-        runtime.segmentation.warm_up()
+        runtime.segmentation.warm_up(stored.pixels, stored.key, runtime.admission.job)
     height, width = stored.pixels.shape[:2]
     return {
         "image_id": stored.id,

@@ -23,12 +23,12 @@ from ..actions.delete import delete
 from ..actions.health import health_report
 from ..actions.process import process
 from ..actions.upload import upload
+from ..compositing import settings_schema
 from ..errors import DrishyaError, PayloadTooLarge
 from ..platform.config import Config, ConfigError
 from ..platform.logs import configure_logging, request_id_var
 from ..platform.runtime import Runtime
 from . import auth, page, responses, routing
-from .admission import Admission
 from .auth import AuthGate
 from .body import bound_receiving, bound_sending, read_payload
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 class _Services:
     runtime: Runtime
     auth: AuthGate
-    admission: Admission
 
 
 class Function:
@@ -83,9 +82,7 @@ class Function:
                     self._services = _Services(
                         runtime=runtime,
                         auth=AuthGate(config.app_password, runtime.failures, max_failures=config.auth_max_failures,
-                                      window_s=config.auth_window_s),
-                        admission=Admission(config.max_concurrent_jobs, config.max_queued_jobs,
-                                            config.queue_timeout_s))
+                                      window_s=config.auth_window_s))
         return self._services
 
     def _respond(self, request) -> Response:
@@ -117,13 +114,15 @@ class Function:
             action = routing.peek_body_action(request)
         if action == "health":
             return self._health(services, request)
+        if action == "settings-schema":
+            return responses.json({"settings": settings_schema()}, 200)
         config = services.runtime.config
         services.auth.require(auth.presented_secret(request.headers), _client(config, request))
         payload = read_payload(request, config.max_upload_bytes)
         action = routing.known_action(action or payload.field("action"))
         if action == "health":
             return self._health(services, request)
-        with services.admission.job():
+        with services.runtime.admission.job():
             answer = _run(services.runtime, action, payload, request)
         if isinstance(answer, RawImage):
             return responses.raw(answer)
@@ -131,7 +130,7 @@ class Function:
 
     def _health(self, services: _Services, request) -> Response:
         presented = auth.presented_secret(request.headers)
-        report, status = health_report(services.runtime, services.admission.counts())
+        report, status = health_report(services.runtime)
         if presented is not None and services.auth.configured:
             services.auth.require(presented, _client(services.runtime.config, request))
             report["authenticated"] = True

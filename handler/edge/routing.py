@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ..errors import DrishyaError, MethodNotAllowed, NotFound
 from .body import read_small_body
 
-ACTION_METHODS = {"upload": ("POST",), "process": ("POST",), "delete": ("POST",), "health": ("GET", "POST")}
+ACTION_METHODS = {"upload": ("POST",), "process": ("POST",), "delete": ("POST",), "health": ("GET", "POST"),
+                  "settings-schema": ("GET",)}
 ACTION_HEADER = "X-Drishya-Action"
 # A body this small may be read without a password, to find `{"action": "health"}` in it.
 PEEK_LIMIT_BYTES = 4096

@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import InvalidField
+from ..errors import InvalidField, Unprocessable
 
 OUTPUT_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -49,3 +49,28 @@ def decode_lossless(data: bytes) -> np.ndarray | None:
 def encode_mask_png(mask: np.ndarray) -> bytes:
     """A bool (H, W) mask as a grayscale PNG with 0 and 255."""
     return encode_image(mask.astype(np.uint8) * 255, "png")
+
+
+def decode_mask_png(data: bytes, size: tuple[int, int]) -> np.ndarray:
+    """A mask sent back by a client: a PNG of size (height, width), every pixel 0 or 255 (or 0
+    or 1), some of them set; as (H, W) bool. InvalidField / Unprocessable say what is wrong."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise InvalidField("mask_png_base64 is not a PNG image", code="invalid_mask")
+    if decoded.ndim == 3:
+        if decoded.shape[2] == 4:  # a canvas export: the mask is in the alpha channel
+            decoded = decoded[..., 3]
+        elif (decoded == decoded[..., :1]).all():
+            decoded = decoded[..., 0]
+        else:
+            raise InvalidField("the mask must be black and white (one channel)", code="invalid_mask")
+    if decoded.shape != tuple(size):
+        raise InvalidField(f"the mask is {decoded.shape[1]}x{decoded.shape[0]} but the scene is "
+                           f"{size[1]}x{size[0]}: send a mask of the scene's size", code="invalid_mask")
+    values = np.unique(decoded)
+    if not (set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}):
+        raise InvalidField("the mask must be binary: only 0 (not product) and 255 (product)", code="invalid_mask")
+    mask = decoded > 0
+    if not mask.any():
+        raise Unprocessable("the mask is empty: paint the product before sending it", code="empty_mask")
+    return mask

@@ -39,6 +39,7 @@ class Config:
     model_retry_s: float = 30.0
     torch_threads: int = 1
     embedding_cache_size: int = 4
+    precompute_embedding: bool = True
     max_concurrent_jobs: int = 1
     max_queued_jobs: int = 4
     queue_timeout_s: float = 20.0
@@ -101,6 +102,7 @@ class Config:
             model_retry_s=read.number("MODEL_RETRY_S", cls.model_retry_s, minimum=0),
             torch_threads=read.integer("TORCH_THREADS", cls.torch_threads, minimum=1),
             embedding_cache_size=read.integer("EMBEDDING_CACHE_SIZE", cls.embedding_cache_size, minimum=0),
+            precompute_embedding=read.flag("PRECOMPUTE_EMBEDDING", cls.precompute_embedding),
             max_concurrent_jobs=read.integer("MAX_CONCURRENT_JOBS", cls.max_concurrent_jobs, minimum=1),
             max_queued_jobs=read.integer("MAX_QUEUED_JOBS", cls.max_queued_jobs, minimum=0),
             queue_timeout_s=read.number("QUEUE_TIMEOUT_S", cls.queue_timeout_s, minimum=0),

@@ -1,7 +1,8 @@
 """The function's long-lived services, built from one Config.
 
 Everything that outlives a request — the records in the upload store, the log of wrong
-passwords, the segmentation service with its model and caches — hangs off one Runtime. The HTTP edge builds
+passwords, the segmentation service with its model and caches, the job slots — hangs off one
+Runtime. The HTTP edge builds
 it on the first request (never at import, so that `import main` stays light and a gunicorn
 master never owns threads or a model).
 """
@@ -18,6 +19,7 @@ from ..storage.failures import FailureLog, FileFailureLog
 from ..storage.file_store import FileStore
 from ..storage.ids import IdSigner, signing_key
 from ..storage.records import Records
+from .admission import Admission
 from .config import Config
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Runtime:
     records: Records
     failures: FailureLog
     segmentation: SegmentationService
+    admission: Admission
     started_at: float = field(default_factory=time.monotonic)
     invocations: int = 0
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +48,7 @@ class Runtime:
             records=Records(store, IdSigner(_signing_key_or_ephemeral(config)), config.upload_ttl_s),
             failures=FileFailureLog(config.failures_dir),
             segmentation=SegmentationService(config),
+            admission=Admission(config.max_concurrent_jobs, config.max_queued_jobs, config.queue_timeout_s),
         )
         if config.model_preload and runtime.segmentation.wants_model:
             runtime.segmentation.model.start_background_load()

@@ -11,12 +11,33 @@ from .base import Prompt, Segmentation
 
 
 class EmbeddingCache:
-    """A bounded LRU of image embeddings, keyed by stored-image key (0 entries = off)."""
+    """A bounded LRU of image embeddings, keyed by stored-image key (0 entries = off).
+
+    get_or_compute computes each key's embedding once: a request arriving while the same
+    scene is being encoded (by the background precompute, or another request) waits for it.
+    """
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._entries: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict[str, threading.Lock] = {}
+
+    def get_or_compute(self, key: str | None, compute) -> tuple[object, bool]:
+        """(the embedding, whether it was cached) for `key`, computing it with compute() once."""
+        if key is None or self.capacity == 0:
+            return compute(), False
+        with self._lock:
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:
+            embedding = self.get(key)
+            if embedding is not None:
+                return embedding, True
+            embedding = compute()
+            self.put(key, embedding)
+        with self._lock:
+            self._computing.pop(key, None)
+        return embedding, False
 
     def get(self, key: str | None):
         if key is None:
@@ -55,13 +76,10 @@ class MobileSamSegmenter:
 
     def segment(self, image: np.ndarray, prompt: Prompt, image_key: str | None = None) -> Segmentation:
         timings: dict[str, float] = {}
-        embedding = self._cache.get(image_key)
-        cache_hit = embedding is not None
+        started = time.perf_counter()
+        embedding, cache_hit = self.encode(image, image_key)
         if not cache_hit:
-            started = time.perf_counter()
-            embedding = self._predictor.encode(image)
             timings["encode"] = _ms_since(started)
-            self._cache.put(image_key, embedding)
         started = time.perf_counter()
         prediction = self._predictor.predict(embedding, box=prompt.box, points=prompt.points,
                                              labels=prompt.labels)
@@ -70,6 +88,10 @@ class MobileSamSegmenter:
         score = min(1.0, max(0.0, float(prediction.score)))
         return Segmentation(mask=prediction.mask, score=score, segmenter=self.name,
                             cache_hit=cache_hit, timings_ms=timings)
+
+    def encode(self, image: np.ndarray, image_key: str | None) -> tuple[object, bool]:
+        """The scene's embedding (from the cache when it is there) and whether it was cached."""
+        return self._cache.get_or_compute(image_key, lambda: self._predictor.encode(image))
 
 
 def _ms_since(started: float) -> float:

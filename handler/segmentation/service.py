@@ -5,17 +5,23 @@ loads it, downloading the checkpoint first when MODEL_URL is set and the file is
 """
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
-from ..errors import ServiceUnavailable
+import numpy as np
+
+from ..errors import DrishyaError, ServiceUnavailable
 from ..models.lifecycle import LazyModel, LoadRecord, ModelLoadError, ModelState, SetState, log_download_progress
 from ..platform.config import Config
 from ..platform.pagecache import drop_file_cache, drop_library_page_cache
 from .base import Segmenter
 from .grabcut import GrabCutSegmenter
 from .mobilesam import EmbeddingCache, MobileSamSegmenter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,14 +77,30 @@ class SegmentationService:
         raise ServiceUnavailable(f"the segmentation model could not be loaded: {error}", code="model_failed",
                                  headers={"Retry-After": str(self.model.retry_after_s())})
 
-    def warm_up(self) -> None:
-        """Start loading the model in the background if it will be needed and is not under way.
+    def warm_up(self, image: np.ndarray, image_key: str, job_slot: Callable[[], ContextManager]) -> None:
+        """Get ready for a new scene's first mask, in the background: load the model if it is
+        not under way, then (PRECOMPUTE_EMBEDDING) encode the scene into the cache.
 
         Called when a scene is uploaded: its mask request usually follows within seconds, so
-        the load overlaps with the person drawing their box.
+        the work overlaps with the person drawing their box. The encode holds a job slot like
+        any request (job_slot), and is skipped when the function is busy.
         """
-        if self.wants_model:
+        if not self.wants_model:
+            return
+        if not self._config.precompute_embedding:
             self.model.warm_up()
+            return
+        threading.Thread(target=self._precompute, args=(image, image_key, job_slot), name="precompute",
+                         daemon=True).start()
+
+    def _precompute(self, image: np.ndarray, image_key: str, job_slot: Callable[[], ContextManager]) -> None:
+        try:
+            with job_slot():
+                model = self.model.get()
+                if model is not None:
+                    model.encode(image, image_key)
+        except DrishyaError:  # busy: the mask request encodes the scene itself
+            log.info("skipped precomputing an embedding: the function is busy")
 
     def forget_image(self, image_key: str) -> None:
         self.embedding_cache.discard(image_key)

@@ -6,7 +6,7 @@ import pytest
 
 from handler.edge import create_handler
 from handler.edge import function as function_module
-from handler.edge.admission import Admission
+from handler.platform.admission import Admission
 from handler.errors import ServiceUnavailable
 
 from support.function import AUTH, client_for, mask_request_in_background, upload_image

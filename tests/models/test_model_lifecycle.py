@@ -9,6 +9,7 @@ import torch
 from handler.edge import create_handler
 from handler.sam import checkpoint as sam_checkpoint
 from handler.segmentation import service
+from handler.segmentation.mobilesam import MobileSamSegmenter
 
 from support.checkpoints import write_random_checkpoint
 from support.function import AUTH, client_for, mask_request_in_background, upload_image
@@ -25,8 +26,9 @@ def random_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def model_config(config, random_checkpoint):
-    """SEGMENTER=auto with a random-weights MobileSAM checkpoint present."""
-    return replace(config, segmenter="auto", model_path=random_checkpoint)
+    """SEGMENTER=auto with a random-weights MobileSAM checkpoint present; no background encode
+    (these tests watch the encoder run in the request)."""
+    return replace(config, segmenter="auto", model_path=random_checkpoint, precompute_embedding=False)
 
 
 @pytest.fixture
@@ -225,3 +227,22 @@ def test_uploading_a_product_does_not_load_the_model(model_client, upload_to, pr
     upload_to(product_pixels, "product")
     assert model_client.get("/health").get_json()["model"]["state"] == "not_loaded"
     assert load_counter == []
+
+
+def test_a_scene_upload_precomputes_its_embedding_so_the_first_mask_skips_the_encoder(model_config, scene_pixels,
+                                                                                      monkeypatch):
+    function = create_handler(replace(model_config, precompute_embedding=True))
+    client = client_for(function)
+    encoded = threading.Event()
+    real_encode = MobileSamSegmenter.encode
+
+    def encode_and_tell(self, image, image_key):
+        result = real_encode(self, image, image_key)
+        encoded.set()
+        return result
+
+    monkeypatch.setattr(MobileSamSegmenter, "encode", encode_and_tell)
+    scene = upload_image(client, scene_pixels)["image_id"]
+    assert encoded.wait(60), "the upload should have started encoding the scene"
+    answer = _mask(client, scene)
+    assert answer["cache_hit"] is True and "encode" not in answer["timings_ms"]

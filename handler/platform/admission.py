@@ -9,7 +9,7 @@ import math
 import threading
 
 from ..errors import ServiceUnavailable
-from ..platform.allocator import release_freed_memory
+from .allocator import release_freed_memory
 
 
 class Admission:
