@@ -165,11 +165,14 @@ def _to_stored_pixels(uploaded: dict, box: list[float] | None, points: list) -> 
     return prompt
 
 
-def _settings(args) -> dict:
-    settings = {"scale": args.scale, "feather": args.feather, "color_grading": not args.no_color_grading,
-                "color_strength": args.color_strength, "grading_target": args.grading_target}
-    extra = {"anchor": args.anchor, "blend_mode": args.blend_mode, "shadow": args.shadow}
-    return {**settings, **{key: value for key, value in extra.items() if value is not None}}
+def _settings(args, scene: dict) -> dict:
+    """The settings given on the command line (the function's defaults for the rest); a
+    placement box is converted from the scene file's pixels like --box."""
+    settings = {entry["name"]: getattr(args, entry["name"]) for entry in _settings_schema()
+                if getattr(args, entry["name"], None) is not None}
+    if "placement" in settings:
+        settings["placement"] = _to_stored_pixels(scene, settings["placement"], [])["box"]
+    return settings
 
 
 def run_health(client: Client, args) -> None:
@@ -190,7 +193,7 @@ def run_replace(client: Client, args) -> None:
     scene = client.upload(args.scene, "scene")
     product = client.upload(args.product, "product")
     answer = client.process({"image_id": scene["image_id"], "product_id": product["image_id"],
-                             **_to_stored_pixels(scene, args.box, args.point), "settings": _settings(args),
+                             **_to_stored_pixels(scene, args.box, args.point), "settings": _settings(args, scene),
                              "output": {"format": _format_of(args.output)}})
     _write(args.output, base64.b64decode(answer["image_base64"]))
     print(f"replaced with {answer['segmenter']} mask, {answer['cutout']} cut-out, {answer['blend_mode']} "
@@ -222,6 +225,49 @@ def run_fetch_model(args) -> None:
                      on_progress=lambda done, total: print(f"  {done / 1e6:.1f} / "
                                                            f"{(total or 0) / 1e6:.1f} MB", file=sys.stderr))
     print(f"verified and saved {destination}")
+
+
+def _settings_schema() -> list[dict]:
+    """The function's settings, as it publishes them (GET /settings-schema)."""
+    sys.path.insert(0, str(ROOT))
+    from handler.compositing import settings_schema
+
+    return settings_schema()
+
+
+def _add_setting_flags(group) -> None:
+    """One flag per setting of the schema: --scale 1.2, --flip/--no-flip, --offset 10,-5, ..."""
+    for entry in _settings_schema():
+        flag = "--" + entry["name"].replace("_", "-")
+        described = f"{entry['label']}: {entry['help']}"
+        if entry["type"] == "boolean":
+            group.add_argument(flag, dest=entry["name"], action=argparse.BooleanOptionalAction, help=described)
+        elif entry["type"] == "choice":
+            group.add_argument(flag, dest=entry["name"], choices=[c["value"] for c in entry["choices"]],
+                               help=described)
+        else:
+            group.add_argument(flag, dest=entry["name"], type=_parser_for(entry), metavar=_metavar(entry),
+                               help=described)
+
+
+def _parser_for(entry: dict):
+    def parse(text: str):
+        if entry.get("nullable") and text == "auto":
+            return None
+        if entry["type"] in ("integer_pair", "box"):
+            values = [float(v) for v in text.split(",")]
+            if len(values) != len(entry["parts"]):
+                raise argparse.ArgumentTypeError(f"{entry['name']} is {','.join(entry['parts'])}")
+            return [int(v) for v in values] if entry["type"] == "integer_pair" else values
+        return int(text) if entry["type"] == "integer" else float(text)
+    return parse
+
+
+def _metavar(entry: dict) -> str:
+    if entry["type"] in ("integer_pair", "box"):
+        return ",".join(part.upper() for part in entry["parts"])
+    low_high = f"{entry.get('min', '')}..{entry.get('max', '')}"
+    return f"{low_high}|auto" if entry.get("nullable") else low_high
 
 
 def _format_of(path: Path) -> str:
@@ -256,14 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     replace.add_argument("--product", type=Path, required=True)
     for command in (replace, demo):
         command.add_argument("-o", "--output", type=Path, default=ROOT / "out" / "demo_result.png")
-        command.add_argument("--scale", type=float, default=1.0)
-        command.add_argument("--feather", type=int, default=15)
-        command.add_argument("--no-color-grading", action="store_true")
-        command.add_argument("--color-strength", type=float, default=0.5)
-        command.add_argument("--grading-target", default="surroundings", choices=["surroundings", "area", "image"])
-        command.add_argument("--anchor", choices=["bottom", "center"])
-        command.add_argument("--blend-mode", choices=["alpha", "seamless", "auto"])
-        command.add_argument("--shadow", type=float)
+        _add_setting_flags(command.add_argument_group("settings (the function's own defaults when not given)"))
     # The sample's own settings, unless given on the command line.
     demo.set_defaults(**json.loads((SAMPLES / "samples.json").read_text()).get("settings", {}))
     return parser

@@ -45,11 +45,19 @@ class ImageSource:
     data: bytes | None = None
 
 
+OUTPUT_SIZES = ("original", "working")
+
+
 @dataclass(frozen=True)
 class OutputOptions:
+    """format: png | jpeg | webp; quality 1-100 (jpeg, webp); raw: the image bytes themselves
+    instead of JSON; size: "original" (the uploaded photo's resolution) or "working" (the
+    working copy's, for previews)."""
+
     format: str = "png"
-    quality: int = 90
+    quality: int = 92
     raw: bool = False
+    size: str = "original"
 
     @property
     def content_type(self) -> str:
@@ -220,19 +228,22 @@ def _output(value: object, raw_by_accept: bool) -> OutputOptions:
         return OutputOptions(raw=raw_by_accept)
     if not isinstance(value, dict):
         raise InvalidField("output must be an object like {\"format\": \"png\"}")
-    unknown = set(value) - {"format", "quality", "raw"}
+    unknown = set(value) - {"format", "quality", "raw", "size"}
     if unknown:
         raise InvalidField(f"output has unknown fields: {', '.join(sorted(unknown))}")
+    size = value.get("size", "original")
+    if size not in OUTPUT_SIZES:
+        raise InvalidField("output.size must be \"original\" (the photo's own size) or \"working\" (a quick preview)")
     fmt = value.get("format", "png")
     if not isinstance(fmt, str) or fmt not in OUTPUT_FORMATS:
         raise InvalidField(f"output.format must be one of {', '.join(OUTPUT_FORMATS)}")
-    quality = value.get("quality", 90)
+    quality = value.get("quality", 92)
     if not _is_number(quality) or quality != int(quality) or not 1 <= quality <= 100:
         raise InvalidField("output.quality must be a whole number from 1 to 100")
     raw = value.get("raw", False)
     if not isinstance(raw, bool):
         raise InvalidField("output.raw must be true or false")
-    return OutputOptions(format=fmt, quality=int(quality), raw=raw or raw_by_accept)
+    return OutputOptions(format=fmt, quality=int(quality), raw=raw or raw_by_accept, size=size)
 
 
 def _prompt(body: dict, max_points: int) -> PromptInput:
