@@ -14,11 +14,15 @@ import numpy as np
 from .. import compositing
 from ..errors import Unprocessable
 from ..imaging.decode import decode_upload
-from ..imaging.encode import decode_mask_png, encode_image, encode_mask_png
+from ..imaging.encode import decode_mask_png, encode_image, encode_mask_png, encode_photo
+from ..imaging.original import decode_original
 from ..platform.runtime import Runtime
+from ..segmentation.base import MaskLogits
+from ..segmentation.fullres import mask_region
 from ..segmentation.quality import mask_warnings
 from ..storage.records import StoredImage
 from .answers import RawImage, Stopwatch
+from .render import Rendered, render
 from .requests import ImageSource, OutputOptions, ProcessRequest
 
 
@@ -38,6 +42,7 @@ class CutOut:
     cache_hit: bool
     box: tuple[float, float, float, float] | None = None
     fallback_reason: str | None = None
+    logits: MaskLogits | None = None
 
     def facts(self) -> dict:
         facts = {"mask_id": self.mask_id, "segmenter": self.segmenter, "score": self.score,
@@ -55,14 +60,18 @@ def process(runtime: Runtime, request: ProcessRequest) -> dict | RawImage:
         scene = _scene(runtime, request.scene)
     cut = _cut_out(runtime, request, scene, clock)
     if request.product is None:
-        return _mask_answer(scene, cut, clock)
+        return _mask_answer(runtime, scene, cut, request.output.size == "original", clock)
     with clock.stage("decode"):
         product = _product(runtime, request.product)
-    with clock.stage("composite"):
-        result = _composite(scene.pixels, cut.mask, product, request.settings)
+    rendered = render(runtime, scene, cut.mask, cut.logits, product, request.settings,
+                      request.output.size or "original", clock)
+    del product
     with clock.stage("encode_output"):
-        encoded = encode_image(result.image, request.output.format, request.output.quality)
-    return _replace_answer(scene, cut, result, encoded, request.output, clock)
+        original = rendered.original
+        encoded = encode_photo(rendered.pixels, request.output.format, request.output.quality,
+                               icc_profile=original.icc_profile if original else None,
+                               exif=original.exif if original else None)
+    return _replace_answer(scene, cut, rendered, encoded, request.output, clock)
 
 
 def _scene(runtime: Runtime, source: ImageSource) -> StoredImage:
@@ -70,14 +79,15 @@ def _scene(runtime: Runtime, source: ImageSource) -> StoredImage:
         return runtime.records.load_image(source.id, kind="scene", field="image_id")
     config = runtime.config
     decoded = decode_upload(source.data, kind="scene", max_side=config.max_side, max_pixels=config.max_pixels)
-    return runtime.records.save_image("scene", decoded)
+    return runtime.records.save_image("scene", decoded, original=source.data)
 
 
 def _product(runtime: Runtime, source: ImageSource) -> np.ndarray:
     if source.data is None:
         return runtime.records.load_image(source.id, kind="product", field="product_id").pixels
     config = runtime.config
-    return decode_upload(source.data, kind="product", max_side=config.max_side, max_pixels=config.max_pixels).pixels
+    return decode_upload(source.data, kind="product", max_side=config.max_product_side,
+                         max_pixels=config.max_pixels).pixels
 
 
 def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, clock: Stopwatch) -> CutOut:
@@ -92,7 +102,8 @@ def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, cloc
         details = stored.details
         box = details.get("box")
         return CutOut(stored.mask, stored.id, details.get("score"), details.get("segmenter"), cache_hit=True,
-                      box=tuple(box) if box else None, fallback_reason=details.get("fallback_reason"))
+                      box=tuple(box) if box else None, fallback_reason=details.get("fallback_reason"),
+                      logits=stored.logits)
     height, width = scene.pixels.shape[:2]
     prompt = request.prompt.within(width, height)
     choice = runtime.segmentation.choose()
@@ -104,20 +115,15 @@ def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, cloc
                             "or add a point on it", code="empty_mask")
     recorded = {"score": round(segmentation.score, 4), "segmenter": segmentation.segmenter,
                 "box": prompt.box, "fallback_reason": choice.fallback_reason}
-    mask_id = runtime.records.save_mask(scene, segmentation.mask, recorded)
-    return CutOut(segmentation.mask, mask_id, cache_hit=segmentation.cache_hit, **recorded)
+    mask_id = runtime.records.save_mask(scene, segmentation.mask, recorded, segmentation.logits)
+    return CutOut(segmentation.mask, mask_id, cache_hit=segmentation.cache_hit, logits=segmentation.logits,
+                  **recorded)
 
 
-def _composite(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
-               settings: compositing.CompositeSettings) -> compositing.CompositeResult:
-    try:
-        return compositing.replace_product(scene, mask, product, settings)
-    except compositing.CompositingError as error:
-        status = 400 if error.code in ("invalid_image", "invalid_mask") else 422
-        raise Unprocessable(error.message, code=error.code, status=status) from None
-
-
-def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
+def _mask_answer(runtime: Runtime, scene: StoredImage, cut: CutOut, full_size: bool, clock: Stopwatch) -> dict:
+    """The cut-out: the mask as a PNG (the working copy's size, or with full_size the photo's),
+    a preview of it over the scene, where it is and what to check."""
+    mask_png = _full_size_mask_png(runtime, scene, cut, clock) if full_size else encode_mask_png(cut.mask)
     with clock.stage("encode_output"):
         preview = compositing.mask_preview(scene.pixels, cut.mask)
         answer = {
@@ -126,14 +132,28 @@ def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
             "bbox": mask_bbox(cut.mask),
             "area_fraction": round(float(cut.mask.mean()), 5),
             "warnings": cut.warnings(),
-            "mask_png_base64": _b64(encode_mask_png(cut.mask)),
+            "mask_png_base64": _b64(mask_png),
             "preview_jpeg_base64": _b64(encode_image(preview, "jpeg", 85)),
         }
     return answer | {"timings_ms": clock.total()}
 
 
-def _replace_answer(scene: StoredImage, cut: CutOut, result: compositing.CompositeResult, encoded: bytes,
-                    output: OutputOptions, clock: Stopwatch) -> dict | RawImage:
+def _full_size_mask_png(runtime: Runtime, scene: StoredImage, cut: CutOut, clock: Stopwatch) -> bytes:
+    width, height = scene.original_size
+    photo = None
+    if cut.logits is None:  # the mask follows the photo's own edges
+        with clock.stage("decode_original"):
+            photo = decode_original(runtime.records.load_original(scene)).pixels
+    with clock.stage("segment_full_size"):
+        mask = mask_region(cut.mask, cut.logits, (height, width), (0, 0, width, height), photo)
+    del photo
+    with clock.stage("encode_output"):
+        return encode_mask_png(mask)
+
+
+def _replace_answer(scene: StoredImage, cut: CutOut, rendered: Rendered, encoded: bytes, output: OutputOptions,
+                    clock: Stopwatch) -> dict | RawImage:
+    result = rendered.result
     facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode, "feather": result.feather}
     warnings = cut.warnings() + [warning.as_dict() for warning in result.warnings]
     if output.raw:
@@ -141,16 +161,22 @@ def _replace_answer(scene: StoredImage, cut: CutOut, result: compositing.Composi
                    for key in ("segmenter", "cutout", "blend_mode", "mask_id")}
         headers["X-Drishya-Placement"] = json.dumps(result.placement.as_dict())
         headers["X-Drishya-Warnings"] = ",".join(warning["code"] for warning in warnings)
+        headers["X-Drishya-Scale"] = f"{rendered.scale:.6g}"
         return RawImage(encoded, output.content_type, headers)
-    height, width = result.image.shape[:2]
+    height, width = rendered.pixels.shape[:2]
+    working_height, working_width = scene.pixels.shape[:2]
     return {
         "image_id": scene.id,
         **facts,
         "placement": result.placement.as_dict(),
+        "region": list(result.region),
         "warnings": warnings,
         "format": output.format,
         "width": width,
         "height": height,
+        "scale": round(rendered.scale, 6),
+        "working_width": working_width,
+        "working_height": working_height,
         "image_base64": _b64(encoded),
         "timings_ms": clock.total(),
     }

@@ -52,12 +52,13 @@ OUTPUT_SIZES = ("original", "working")
 class OutputOptions:
     """format: png | jpeg | webp; quality 1-100 (jpeg, webp); raw: the image bytes themselves
     instead of JSON; size: "original" (the uploaded photo's resolution) or "working" (the
-    working copy's, for previews)."""
+    working copy's, for previews), None when not asked: a replace is rendered at the
+    original's size, a mask answered at the working copy's."""
 
     format: str = "png"
     quality: int = 92
     raw: bool = False
-    size: str = "original"
+    size: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -231,8 +232,8 @@ def _output(value: object, raw_by_accept: bool) -> OutputOptions:
     unknown = set(value) - {"format", "quality", "raw", "size"}
     if unknown:
         raise InvalidField(f"output has unknown fields: {', '.join(sorted(unknown))}")
-    size = value.get("size", "original")
-    if size not in OUTPUT_SIZES:
+    size = value.get("size")
+    if size is not None and size not in OUTPUT_SIZES:
         raise InvalidField("output.size must be \"original\" (the photo's own size) or \"working\" (a quick preview)")
     fmt = value.get("format", "png")
     if not isinstance(fmt, str) or fmt not in OUTPUT_FORMATS:

@@ -13,12 +13,16 @@ from .requests import UploadRequest
 def upload(runtime: Runtime, request: UploadRequest) -> dict:
     config = runtime.config
     started = time.perf_counter()
-    decoded = decode_upload(request.data, kind=request.kind, max_side=config.max_side, max_pixels=config.max_pixels)
-    if request.kind == "product":
+    scene = request.kind == "scene"
+    decoded = decode_upload(request.data, kind=request.kind, max_pixels=config.max_pixels,
+                            max_side=config.max_side if scene else config.max_product_side)
+    if not scene:
         _refuse_invisible_product(decoded.pixels)
     decoded_ms = (time.perf_counter() - started) * 1000
-    stored = runtime.records.save_image(request.kind, decoded)
-    if request.kind == "scene":
+    # A scene keeps its photo as uploaded, to render full-size results from; a product is kept
+    # large enough (MAX_PRODUCT_SIDE) that no result ever needs more of it.
+    stored = runtime.records.save_image(request.kind, decoded, original=request.data if scene else None)
+    if scene:
         runtime.segmentation.warm_up(stored.pixels, stored.key, runtime.admission.job)
     height, width = stored.pixels.shape[:2]
     return {

@@ -62,11 +62,34 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """How the scene given to replace_product relates to the pixels the settings are given in
+    (the working copy a person edits on): this image's px = working px * scale - origin.
+
+    A full-size render passes a crop of the photo: scale = photo px per working px, origin =
+    the crop's top-left corner in photo px. Offsets, placement boxes, explicit feathers and
+    the context rings follow the scale, so the result looks like the working render, larger.
+    """
+
+    scale: float = 1.0
+    origin: tuple[int, int] = (0, 0)
+
+    def box(self, box: Box) -> Box:
+        """A box in working px, in this image's px (rounded to whole pixels)."""
+        return (round(box[0] * self.scale) - self.origin[0], round(box[1] * self.scale) - self.origin[1],
+                round(box[2] * self.scale) - self.origin[0], round(box[3] * self.scale) - self.origin[1])
+
+    def length(self, px: float) -> int:
+        return round(px * self.scale)
+
+
+@dataclass(frozen=True)
 class CompositeResult:
     """image: HxWx3 uint8 RGB. cutout: "alpha" | "background_model" | "none" (the method
     used). blend_mode: "alpha" | "seamless" (the one used). placement: where the product
     went. feather: the edge softening used, px (the automatic value when not set).
-    warnings: what the user should check, most important first."""
+    warnings: what the user should check, most important first. region: the XYXY box of
+    the scene the result may differ in (every pixel outside it is the scene's own)."""
 
     image: np.ndarray
     cutout: str
@@ -74,10 +97,11 @@ class CompositeResult:
     placement: Placement
     feather: int
     warnings: tuple[QualityWarning, ...] = ()
+    region: Box = (0, 0, 0, 0)
 
 
 def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
-                    settings: CompositeSettings = CompositeSettings()) -> CompositeResult:
+                    settings: CompositeSettings = CompositeSettings(), frame: Frame = Frame()) -> CompositeResult:
     """Replace the product under `mask` in `scene` by `product`.
 
     scene: HxWx3 uint8 RGB. mask: HxW bool, the old product's pixels. product: hxwx4 uint8
@@ -86,7 +110,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     the old product is painted over, and the product is matched to the scene and blended in.
     Only a region of interest around the mask and the new product is processed; all other
     pixels are copied unchanged. The result says where the product went and what the user
-    should check (warnings).
+    should check (warnings). frame: how `scene` relates to the pixels the settings are given
+    in (the whole working copy by default).
     Raises CompositingError for an empty mask, a product with nothing opaque, or malformed
     arrays.
     """
@@ -104,15 +129,15 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         raise CompositingError(
             "the product image has no opaque pixels after cut-out: upload an image in which "
             "the product is visible and not fully transparent", code="empty_product")
-    target, anchor = _target(upright_box, product_box, mask_box, settings)
+    target, anchor = _target(upright_box, product_box, mask_box, settings, frame)
     size = (target[2] - target[0], target[3] - target[1])
     scale = size[0] / (product_box[2] - product_box[0])
     warnings = _warnings(cut.background_busy, scale, product_box)
-    feather = auto_feather(size) if settings.feather is None else settings.feather
+    feather = auto_feather(size) if settings.feather is None else frame.length(settings.feather)
     wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
     reach = max(feather_reach(feather), wrap)
-    grow = _hole_grow_px(mask_box, feather) if settings.remove_old else 0
-    context = _context_px(mask_box)
+    grow = _hole_grow_px(mask_box, feather, frame.scale) if settings.remove_old else 0
+    context = _context_px(mask_box, frame.scale)
     image_box = (0, 0, width, height)
     visible = bounding_box(rgba[..., 3] > 0)
     rgba, product_box = _cropped(rgba, visible), _shifted(product_box, visible)
@@ -150,17 +175,19 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         region = background[_local(window, roi)]
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
     placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
-    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings)
+    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings, roi)
 
 
-def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings) -> tuple[Box, str]:
+def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings,
+            frame: Frame) -> tuple[Box, str]:
     """(scene box of the product's opaque box, the anchor used). upright_box / product_box:
     the opaque box in the cut-out before / after turning and mirroring it."""
     if settings.placement is not None:
-        return fit_into(product_box, settings.placement), "box"
+        return fit_into(product_box, frame.box(settings.placement)), "box"
     # sized upright, so turning the product never shrinks it; its turned box is anchored
     factor = fit_scale(upright_box, mask_box, settings.scale)
-    return place(scaled_size(product_box, factor), mask_box, settings.anchor, settings.offset), settings.anchor
+    offset = (frame.length(settings.offset[0]), frame.length(settings.offset[1]))
+    return place(scaled_size(product_box, factor), mask_box, settings.anchor, offset), settings.anchor
 
 
 def _warnings(background_busy: bool, scale: float, product_box: Box) -> tuple[QualityWarning, ...]:
@@ -201,17 +228,19 @@ def _shifted(box: Box, origin: Box) -> Box:
     return box[0] - origin[0], box[1] - origin[1], box[2] - origin[0], box[3] - origin[1]
 
 
-def _hole_grow_px(mask_box: Box, feather: int) -> int:
+def _hole_grow_px(mask_box: Box, feather: int, scale: float) -> int:
     """How far past the mask the old product is removed: wider for big masks (their edges are
-    less exact), but never past the area the feather may touch anyway (feather + 2 px)."""
+    less exact), but never past the area the feather may touch anyway (feather + 2 working
+    px, `scale` this image's px each)."""
     side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1])
-    return min(feather + 2, 2 + round(0.01 * side))
+    return round(min(feather + 2 * scale, 2 * scale + 0.01 * side))
 
 
-def _context_px(mask_box: Box) -> int:
-    """Width of the scene ring around the mask used for filling and for grading statistics."""
+def _context_px(mask_box: Box, scale: float) -> int:
+    """Width of the scene ring around the mask used for filling and for grading statistics
+    (its bounds are working-copy px: `scale` this image's px each)."""
     side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1])
-    return int(np.clip(0.15 * side, 16, 96))
+    return int(np.clip(0.15 * side, 16 * scale, 96 * scale))
 
 
 def _map_box(box: Box, product_box: Box, target: Box) -> Box:

@@ -30,10 +30,10 @@ STRIP_ROWS = 32          # reduced rows converted at a time
 # What one decode may hold: an RGBA buffer of a MAX_PIXELS (24 MP) image, and some room.
 DECODE_BUDGET_BYTES = 120 * 2**20
 _EXIF_ORIENTATION = 0x0112
-# EXIF orientation -> the transpose that makes the image upright (EXIF 2.3, tag 0x0112).
-_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+# EXIF orientation (EXIF 2.3, tag 0x0112) -> what makes the stored rows upright, applied in this
+# order: (swap rows and columns, quarter turns anticlockwise, mirror left-right).
+_UPRIGHT = {2: (False, 0, True), 3: (False, 2, False), 4: (False, 2, True), 5: (True, 0, False),
+            6: (False, 3, False), 7: (True, 2, False), 8: (False, 1, False)}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _WHITE = (255, 255, 255)
 
@@ -74,13 +74,12 @@ def decode_upload(data: bytes, *, kind: str, max_side: int, max_pixels: int) -> 
     try:
         _check_integrity(image, data)
         if image.format == "WEBP":
-            working = _decode_webp(data, image, max_side, with_alpha)
+            pixels = _decode_webp(data, image, max_side, with_alpha)
         else:
             _decode_at_reduced_scale(image, max_side)
             image.load()
-            working = _working_copy(image, max_side, with_alpha)
-        working = _upright(working, orientation)
-        pixels = np.ascontiguousarray(np.asarray(working, dtype=np.uint8))
+            pixels = _working_copy(image, max_side, with_alpha)
+        pixels = upright(pixels, orientation)
     except MemoryError:
         raise _too_many_pixels("the image is too large to decode", max_pixels) from None
     # Decoders meet hostile bytes here; whatever they raise (struct.error, IndexError, ...)
@@ -133,17 +132,19 @@ def _decode_at_reduced_scale(image: Image.Image, max_side: int) -> None:
         image.draft(image.mode, (int(image.size[0] * scale) + 1, int(image.size[1] * scale) + 1))
 
 
-def _working_copy(image: Image.Image, max_side: int, with_alpha: bool) -> Image.Image:
-    """The loaded image as 8-bit sRGB RGB (RGBA with alpha), box-reduced by the largest whole
-    factor that keeps its longer side at least max_side, converted a strip at a time."""
+def _working_copy(image: Image.Image, max_side: int, with_alpha: bool) -> np.ndarray:
+    """The loaded image as 8-bit sRGB (H, W, 3) RGB ((H, W, 4) RGBA with alpha), box-reduced by
+    the largest whole factor that keeps its longer side at least max_side, converted a strip
+    at a time straight into the array."""
     factor = max(1, max(image.size) // max_side)
     width, height = image.size
     converter = _Converter(image.info.get("icc_profile"), with_alpha)
-    out = Image.new("RGBA" if with_alpha else "RGB", (-(-width // factor), -(-height // factor)))
+    out = np.empty((-(-height // factor), -(-width // factor), 4 if with_alpha else 3), np.uint8)
     rows = STRIP_ROWS * factor
     for top in range(0, height, rows):
         strip = converter.convert(image.crop((0, top, width, min(height, top + rows))))
-        out.paste(strip.reduce(factor) if factor > 1 else strip, (0, top // factor))
+        strip = strip.reduce(factor) if factor > 1 else strip
+        out[top // factor:top // factor + strip.height] = np.asarray(strip)
     return out
 
 
@@ -202,7 +203,7 @@ def _colour_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _decode_webp(data: bytes, image: Image.Image, max_side: int, with_alpha: bool) -> Image.Image:
+def _decode_webp(data: bytes, image: Image.Image, max_side: int, with_alpha: bool) -> np.ndarray:
     """libwebp decodes straight into one BGR(A) buffer (Pillow's animation decoder holds two
     RGBA copies), which is then reduced a strip at a time; the first frame of an animation."""
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -261,10 +262,19 @@ def _orientation(image: Image.Image) -> int | None:
         return None
 
 
-def _upright(image: Image.Image, orientation: int | None) -> Image.Image:
-    """The image turned as its EXIF orientation says."""
-    transpose = _UPRIGHT.get(orientation)
-    return image.transpose(transpose) if transpose is not None else image
+def upright(pixels: np.ndarray, orientation: int | None) -> np.ndarray:
+    """(H, W, C) pixels turned as their EXIF orientation (1-8) says; the same array for 1."""
+    steps = _UPRIGHT.get(orientation)
+    if steps is None:
+        return pixels
+    transpose, rotate, flip = steps
+    if transpose:
+        pixels = pixels.transpose(1, 0, 2)
+    if rotate:
+        pixels = np.rot90(pixels, rotate)
+    if flip:
+        pixels = pixels[:, ::-1]
+    return np.ascontiguousarray(pixels)
 
 
 def _describe(error: Exception) -> str:

@@ -4,12 +4,18 @@ Arrays are numpy uint8, rows first: (H, W) grey, (H, W, 3) RGB, (H, W, 4) RGBA.
 """
 from __future__ import annotations
 
+import zlib
+
 import cv2
 import numpy as np
 
 from ..errors import InvalidField, Unprocessable
 
 OUTPUT_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+WEBP_MAX_SIDE = 16383
+PNG_LEVEL = 1
+_SEGMENT_MAX = 65535                 # a JPEG segment's length field counts itself: 65533 bytes of payload
+_ICC_CHUNK = _SEGMENT_MAX - 2 - 14   # minus the length field, "ICC_PROFILE\0" and its two counters
 
 
 def encode_image(pixels: np.ndarray, fmt: str, quality: int = 90) -> bytes:
@@ -26,6 +32,77 @@ def encode_image(pixels: np.ndarray, fmt: str, quality: int = 90) -> bytes:
     if not ok:
         raise InvalidField(f"the result could not be encoded as {fmt}")
     return encoded.tobytes()
+
+
+def encode_photo(pixels: np.ndarray, fmt: str, quality: int, *, icc_profile: bytes | None = None,
+                 exif: bytes | None = None) -> bytes:
+    """A result photo as png, jpeg or webp, with its colour profile and EXIF.
+
+    pixels: (H, W, 3) RGB uint8, converted to BGR in place to encode (a 24 MP result is not
+    copied: the caller gives up the array). JPEG: `quality`, 4:4:4 chroma from quality 90 (no
+    colour bleeding at edges), ICC profile and EXIF in APP2/APP1 segments. PNG: zlib level
+    PNG_LEVEL (fast; files ~10 % larger than level 6), ICC profile in iCCP, EXIF in eXIf.
+    WebP (whose format stops at 16383 px) keeps neither.
+    """
+    height, width = pixels.shape[:2]
+    if fmt == "webp" and max(height, width) > WEBP_MAX_SIDE:
+        raise Unprocessable(f"WebP images can be at most {WEBP_MAX_SIDE} px wide or high and this result is "
+                            f"{width}x{height}: choose JPEG or PNG", code="too_large_for_webp")
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR, dst=pixels)
+    if fmt == "jpeg":
+        parameters = [cv2.IMWRITE_JPEG_QUALITY, quality]
+        if quality >= 90:
+            parameters += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        return _with_jpeg_metadata(_encoded(bgr, ".jpg", parameters), icc_profile, exif)
+    if fmt == "png":
+        return _with_png_metadata(_encoded(bgr, ".png", [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL]), icc_profile, exif)
+    return _encoded(bgr, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
+
+
+def _encoded(pixels: np.ndarray, extension: str, parameters: list[int]) -> bytes:
+    ok, encoded = cv2.imencode(extension, pixels, parameters)
+    if not ok:
+        raise InvalidField(f"the result could not be encoded as {extension[1:]}")
+    return encoded.tobytes()
+
+
+def _with_jpeg_metadata(jpeg: bytes, icc_profile: bytes | None, exif: bytes | None) -> bytes:
+    """The JPEG with APP1 (EXIF) and APP2 (ICC, split into numbered chunks) after its JFIF APP0."""
+    segments = []
+    if exif and len(exif) + 8 <= _SEGMENT_MAX:
+        segments.append(_segment(0xE1, b"Exif\x00\x00" + exif))
+    if icc_profile:
+        chunks = [icc_profile[i:i + _ICC_CHUNK] for i in range(0, len(icc_profile), _ICC_CHUNK)]
+        if len(chunks) < 256:
+            segments += [_segment(0xE2, b"ICC_PROFILE\x00" + bytes([number, len(chunks)]) + chunk)
+                         for number, chunk in enumerate(chunks, 1)]
+    if not segments:
+        return jpeg
+    position = 2
+    if jpeg[2:4] == b"\xff\xe0":  # keep JFIF's APP0 first, as its specification asks
+        position = 4 + int.from_bytes(jpeg[4:6], "big")
+    return b"".join([jpeg[:position], *segments, jpeg[position:]])
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _with_png_metadata(png: bytes, icc_profile: bytes | None, exif: bytes | None) -> bytes:
+    """The PNG with iCCP and eXIf chunks right after IHDR (both must precede the image data)."""
+    chunks = []
+    if icc_profile:
+        chunks.append(_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+    if exif:
+        chunks.append(_chunk(b"eXIf", exif))
+    if not chunks:
+        return png
+    header_end = 8 + 8 + int.from_bytes(png[8:12], "big") + 4  # signature, then IHDR
+    return b"".join([png[:header_end], *chunks, png[header_end:]])
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
 def encode_lossless(pixels: np.ndarray) -> bytes:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 SEGMENTERS = ("auto", "grabcut", "mobilesam")
+STORE_SCHEMES = ("redis://", "rediss://")
 CHECKPOINT_FILENAME = "mobile_sam.pt"
 
 
@@ -25,6 +26,7 @@ class Config:
     secret_key: str | None = None
     temp_dir: Path = Path("/tmp/drishya_temp")
     max_side: int = 1280
+    max_product_side: int = 2048
     upload_ttl_s: int = 3600
     max_store_mb: float = 64.0
     max_upload_mb: float = 32.0
@@ -48,6 +50,10 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     auth_max_failures: int = 10
     auth_window_s: float = 60.0
+    # A shared store (Redis) for uploads, masks, the throttle and the signing key; None: files
+    # under TEMP_DIR. Never printed: the URL may hold Redis's password.
+    store_url: str | None = field(default=None, repr=False)
+    store_timeout_s: float = 3.0
 
     @property
     def checkpoint_path(self) -> Path:
@@ -83,11 +89,16 @@ class Config:
             raise ConfigError(f"SEGMENTER must be one of {', '.join(SEGMENTERS)}, not {segmenter!r}")
         if read.optional("MODEL_URL") and not read.optional("MODEL_SHA256"):
             raise ConfigError("MODEL_URL needs MODEL_SHA256, so that a download is verified before use")
+        store_url = read.optional("STORE_URL") or read.optional("REDIS_URL")
+        if store_url and not store_url.lower().startswith(STORE_SCHEMES):
+            # The value itself is not repeated: it may carry a password.
+            raise ConfigError("STORE_URL (or REDIS_URL) must start with redis:// or rediss://")
         return cls(
             app_password=read.optional("APP_PASSWORD"),
             secret_key=read.optional("SECRET_KEY"),
             temp_dir=read.path("TEMP_DIR", cls.temp_dir),
             max_side=read.integer("MAX_SIDE", cls.max_side, minimum=64),
+            max_product_side=read.integer("MAX_PRODUCT_SIDE", cls.max_product_side, minimum=64),
             upload_ttl_s=read.integer("UPLOAD_TTL_S", cls.upload_ttl_s, minimum=1),
             max_store_mb=read.number("MAX_STORE_MB", cls.max_store_mb, minimum=1),
             max_upload_mb=read.number("MAX_UPLOAD_MB", cls.max_upload_mb, minimum=0.01),
@@ -111,6 +122,8 @@ class Config:
             cors_origins=tuple(o for o in read.text("CORS_ORIGINS", "").replace(",", " ").split() if o),
             auth_max_failures=read.integer("AUTH_MAX_FAILURES", cls.auth_max_failures, minimum=1),
             auth_window_s=read.number("AUTH_WINDOW_S", cls.auth_window_s, minimum=1),
+            store_url=store_url,
+            store_timeout_s=read.number("STORE_TIMEOUT_S", cls.store_timeout_s, minimum=0.1),
         )
 
 

@@ -34,6 +34,8 @@ class Segmentation:
     segmenter: name of the segmenter that produced it ("mobilesam", "grabcut").
     cache_hit: whether an image embedding was reused instead of computed.
     timings_ms: stage name -> milliseconds ("encode", "segment").
+    logits: the model's mask logits, when it has them, to render the mask at another
+        resolution (see fullres.py); None for segmenters without (GrabCut).
     """
 
     mask: np.ndarray
@@ -41,6 +43,16 @@ class Segmentation:
     segmenter: str
     cache_hit: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    logits: "MaskLogits | None" = None
+
+
+@dataclass(frozen=True)
+class MaskLogits:
+    """MobileSAM's low-resolution answer: (256, 256) float32 logits over its 1024-pixel frame,
+    of which the image filled input_size (rows, columns)."""
+
+    low_res: np.ndarray
+    input_size: tuple[int, int]
 
 
 class Segmenter(Protocol):

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .base import Prompt, Segmentation
+from .base import MaskLogits, Prompt, Segmentation
 
 
 class EmbeddingCache:
@@ -86,8 +86,8 @@ class MobileSamSegmenter:
         timings["segment"] = _ms_since(started)
         # The IoU head is a regression and can stray a little outside 0..1.
         score = min(1.0, max(0.0, float(prediction.score)))
-        return Segmentation(mask=prediction.mask, score=score, segmenter=self.name,
-                            cache_hit=cache_hit, timings_ms=timings)
+        return Segmentation(mask=prediction.mask, score=score, segmenter=self.name, cache_hit=cache_hit,
+                            timings_ms=timings, logits=MaskLogits(prediction.low_res_logits, embedding.input_size))
 
     def encode(self, image: np.ndarray, image_key: str | None) -> tuple[object, bool]:
         """The scene's embedding (from the cache when it is there) and whether it was cached."""

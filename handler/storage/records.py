@@ -16,8 +16,13 @@ import numpy as np
 from ..errors import BadRequest, Expired, NotFound, WrongKind
 from ..imaging.decode import DecodedImage
 from ..imaging.encode import decode_lossless, encode_lossless
+from ..segmentation.base import MaskLogits
 from .ids import IdSigner, ObjectId, new_child_key, new_key
 from .store import StoredItem, UploadStore
+
+# A child key no mask gets: masks' are random.
+ORIGINAL_SUFFIX = "0" * 16
+LOGITS_SHAPE = (256, 256)
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,13 @@ class StoredImage:
 
 @dataclass(frozen=True)
 class StoredMask:
-    """mask: (H, W) bool in the stored scene's pixels; details: what made it (score, segmenter)."""
+    """mask: (H, W) bool in the stored scene's pixels; details: what made it (score, segmenter,
+    box); logits: the model's answer, to render the mask at the photo's own size (or None)."""
 
     id: str
     mask: np.ndarray
     details: dict
+    logits: MaskLogits | None = None
 
 
 class Records:
@@ -48,13 +55,17 @@ class Records:
         self.signer = signer
         self._ttl_s = ttl_s
 
-    def save_image(self, kind: str, decoded: DecodedImage) -> StoredImage:
+    def save_image(self, kind: str, decoded: DecodedImage, original: bytes | None = None) -> StoredImage:
+        """Store an upload's working copy, and for a scene the photo's own bytes as uploaded
+        (`original`), which full-size results are rendered from."""
         key = new_key()
         expires_at = int(time.time()) + self._ttl_s
         pixels = decoded.pixels
         encoding = "png" if kind == "product" else "raw"
         payload = encode_lossless(pixels) if encoding == "png" else pixels.tobytes()
         meta = {"shape": list(pixels.shape), "original_size": list(decoded.original_size), "encoding": encoding}
+        if original is not None:
+            self.store.put(_original_key(key), "original", original, {}, expires_at)
         self.store.put(key, kind, payload, meta, expires_at)
         token = self.signer.issue(ObjectId(kind=kind, key=key, expires_at=expires_at))
         return StoredImage(id=token, key=key, expires_at=expires_at, pixels=pixels,
@@ -69,11 +80,24 @@ class Records:
         return StoredImage(id=token, key=object_id.key, expires_at=object_id.expires_at, pixels=pixels,
                            original_size=tuple(item.meta["original_size"]))
 
-    def save_mask(self, scene: StoredImage, mask: np.ndarray, details: dict) -> str:
-        """Store a (H, W) bool mask of `scene`; it expires with the scene."""
+    def load_original(self, scene: StoredImage) -> bytes:
+        """The scene's photo as uploaded (NotFound once evicted)."""
+        item = self.store.get(_original_key(scene.key))
+        if item is None or item.kind != "original":
+            raise NotFound("the photo's full-size original is no longer stored (evicted to make room): upload "
+                           "it again, or ask for output.size \"working\"")
+        return item.payload
+
+    def save_mask(self, scene: StoredImage, mask: np.ndarray, details: dict, logits: MaskLogits | None = None) -> str:
+        """Store a (H, W) bool mask of `scene` (with the model's logits, when it gave them);
+        it expires with the scene."""
         key = new_child_key(scene.key)
         meta = {"shape": list(mask.shape), **details}
-        self.store.put(key, "mask", np.packbits(mask).tobytes(), meta, scene.expires_at)
+        payload = np.packbits(mask).tobytes()
+        if logits is not None:
+            meta["logits"] = {"offset": len(payload), "input_size": list(logits.input_size)}
+            payload += logits.low_res.astype(np.float16).tobytes()
+        self.store.put(key, "mask", payload, meta, scene.expires_at)
         if not self.store.contains(scene.key):
             # The scene was deleted (or evicted) while this mask was being made: a delete that
             # came first must leave nothing behind.
@@ -89,8 +113,14 @@ class Records:
                              code="mask_scene_mismatch")
         item = self._fetch(object_id, "mask_id")
         height, width = item.meta["shape"]
-        mask = np.unpackbits(np.frombuffer(item.payload, dtype=np.uint8), count=height * width)
-        return StoredMask(id=token, mask=mask.reshape(height, width).astype(bool), details=item.meta)
+        logits_meta = item.meta.get("logits")
+        bits_end = logits_meta["offset"] if logits_meta else len(item.payload)
+        mask = np.unpackbits(np.frombuffer(item.payload[:bits_end], dtype=np.uint8), count=height * width)
+        logits = None
+        if logits_meta:
+            low_res = np.frombuffer(item.payload[bits_end:], np.float16).astype(np.float32).reshape(LOGITS_SHAPE)
+            logits = MaskLogits(low_res, tuple(logits_meta["input_size"]))
+        return StoredMask(id=token, mask=mask.reshape(height, width).astype(bool), details=item.meta, logits=logits)
 
     def parse_upload_id(self, token: object) -> ObjectId:
         """The scene or product a delete names (an expired id still names it)."""
@@ -114,6 +144,11 @@ class Records:
         if item is None or item.kind != object_id.kind:
             raise _gone(field)
         return item
+
+
+def _original_key(key: str) -> str:
+    """The store key of an upload's original: a child of the upload, so it goes with it."""
+    return f"{key}_{ORIGINAL_SUFFIX}"
 
 
 def _unpack_pixels(payload: bytes, meta: dict) -> np.ndarray | None:

@@ -13,6 +13,7 @@ from support.images import PRODUCT_BOX
 
 
 def store_files(tmp_path) -> list:
+    """The store's items: a scene is two (its working copy and its photo as uploaded)."""
     folder = tmp_path / "store" / "store"
     return sorted(folder.iterdir()) if folder.exists() else []
 
@@ -25,12 +26,12 @@ def test_delete_removes_a_scene_its_masks_and_its_cached_embedding(client, funct
     assert mask.status_code == 200
     forgotten = []
     monkeypatch.setattr(function.runtime.segmentation, "forget_image", forgotten.append)
-    assert len(store_files(tmp_path)) == 3
+    assert len(store_files(tmp_path)) == 5
     response = client.post("/delete", json={"image_id": scene["image_id"]}, headers=AUTH)
     assert response.status_code == 200
-    assert response.get_json()["deleted"] == 2
+    assert response.get_json()["deleted"] == 3
     assert forgotten == [scene["image_id"].split(".")[1]]
-    assert len(store_files(tmp_path)) == 1
+    assert len(store_files(tmp_path)) == 2
     assert client.post("/process", json={"image_id": other["image_id"], "box": PRODUCT_BOX},
                        headers=AUTH).status_code == 200
 
@@ -66,21 +67,21 @@ def test_an_expired_upload_can_still_be_deleted(client, upload, scene_pixels, tm
     expires_at = int(scene["image_id"].split(".")[2], 36)
     monkeypatch.setattr(time, "time", lambda: expires_at + 60.0)
     response = client.post("/delete", json={"image_id": scene["image_id"]}, headers=AUTH)
-    assert response.get_json()["deleted"] == 1
+    assert response.get_json()["deleted"] == 2
     assert store_files(tmp_path) == []
 
 
 def test_delete_through_post_root_with_an_action_field(client, upload, scene_pixels):
     scene = upload(scene_pixels)
     response = client.post("/", json={"action": "delete", "image_id": scene["image_id"]}, headers=AUTH)
-    assert response.get_json()["deleted"] == 1
+    assert response.get_json()["deleted"] == 2
 
 
 def test_delete_needs_the_secret(client, upload, scene_pixels, tmp_path):
     scene = upload(scene_pixels)
     response = client.post("/delete", json={"image_id": scene["image_id"]})
     assert response.status_code == 401
-    assert len(store_files(tmp_path)) == 1
+    assert len(store_files(tmp_path)) == 2
 
 
 @pytest.mark.parametrize("token", ["../../etc/passwd", 7, None, "scn.x.y.z"])

@@ -57,7 +57,8 @@ def test_cleanup_during_a_request_does_not_break_it(client, function, upload, sc
     replace_product = compositing.replace_product
 
     def replace_while_everything_expires(*args, **kwargs):
-        assert runtime.records.store.purge_expired(now=time.time() + 10 * runtime.config.upload_ttl_s) == 3
+        # the scene, its photo as uploaded, the product
+        assert runtime.records.store.purge_expired(now=time.time() + 10 * runtime.config.upload_ttl_s) == 3 + 1
         return replace_product(*args, **kwargs)
 
     monkeypatch.setattr(compositing, "replace_product", replace_while_everything_expires)

@@ -83,11 +83,11 @@ def test_image_under_another_field_name_is_400_naming_the_field(client, scene_pi
     assert "image" in response.get_json()["error"]["message"]
 
 
-def test_stored_upload_file_is_private(upload, scene_pixels, tmp_path):
+def test_stored_upload_files_are_private(upload, scene_pixels, tmp_path):
     upload(scene_pixels)
     files = list((tmp_path / "store" / "store").glob("*.item"))
-    assert len(files) == 1
-    assert files[0].stat().st_mode & 0o777 == 0o600
+    assert len(files) == 2, "the working copy and the photo as uploaded"
+    assert all(file.stat().st_mode & 0o777 == 0o600 for file in files)
 
 
 def test_large_png_is_reduced_to_max_side_with_its_colours(client):

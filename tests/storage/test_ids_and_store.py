@@ -155,7 +155,7 @@ def test_a_damaged_item_reads_as_gone_and_is_removed(tmp_path, damage):
 
 def test_a_damaged_upload_over_http_is_404(client, upload, scene_pixels, tmp_path):
     token = upload(scene_pixels)["image_id"]
-    (item,) = (tmp_path / "store" / "store").glob("*.item")
+    item = tmp_path / "store" / "store" / f"{token.split('.')[1]}.item"
     item.write_bytes(item.read_bytes()[:-100])
     response = client.post("/process", json={"image_id": token, "box": PRODUCT_BOX}, headers=AUTH)
     assert response.status_code == 404
