@@ -7,6 +7,14 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Base64:
+    """Bytes a JSON answer carries as a base64 string. The edge writes it piece by piece as the
+    answer is sent, so a 40 MB result never exists as a 53 MB string (let alone two)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class RawImage:
     """Encoded image bytes answered as they are, with their content type and facts as headers."""
 

@@ -5,7 +5,6 @@ load the product → composite → encode.
 """
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from ..segmentation.base import MaskLogits
 from ..segmentation.fullres import mask_region
 from ..segmentation.quality import mask_warnings
 from ..storage.records import StoredImage
-from .answers import RawImage, Stopwatch
+from .answers import Base64, RawImage, Stopwatch
 from .render import Rendered, render
 from .requests import ImageSource, OutputOptions, ProcessRequest
 
@@ -132,8 +131,8 @@ def _mask_answer(runtime: Runtime, scene: StoredImage, cut: CutOut, full_size: b
             "bbox": mask_bbox(cut.mask),
             "area_fraction": round(float(cut.mask.mean()), 5),
             "warnings": cut.warnings(),
-            "mask_png_base64": _b64(mask_png),
-            "preview_jpeg_base64": _b64(encode_image(preview, "jpeg", 85)),
+            "mask_png_base64": Base64(mask_png),
+            "preview_jpeg_base64": Base64(encode_image(preview, "jpeg", 85)),
         }
     return answer | {"timings_ms": clock.total()}
 
@@ -177,7 +176,7 @@ def _replace_answer(scene: StoredImage, cut: CutOut, rendered: Rendered, encoded
         "scale": round(rendered.scale, 6),
         "working_width": working_width,
         "working_height": working_height,
-        "image_base64": _b64(encoded),
+        "image_base64": Base64(encoded),
         "timings_ms": clock.total(),
     }
 
@@ -187,7 +186,3 @@ def mask_bbox(mask: np.ndarray) -> list[int]:
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
