@@ -40,6 +40,9 @@ def main() -> int:
     parser.add_argument("--resegments", type=int, default=7)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--encoder-runs", type=int, default=5)
+    parser.add_argument("--server", choices=flow.SERVERS, default="container",
+                        help="the container's gunicorn (default), or plain functions-framework with no "
+                             "allocator variables in its environment")
     parser.add_argument("--cold-page-cache", action="store_true",
                         help="drop the host's page cache first, so that the server's cgroup is charged for every "
                              "library file it reads (as in a fresh container); default: warm it first")
@@ -57,19 +60,19 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
-    print_table(rows, args.cold_page_cache)
+    print_table(rows, args.cold_page_cache, args.server)
     return 0
 
 
 def measure_in_cgroup(checkpoint: Path, store: Path, work: Path, args) -> list[tuple]:
-    port = _free_port()
+    port = flow.free_port()
     url = f"http://127.0.0.1:{port}"
     env = flow.server_env(port, store, checkpoint, MAX_CONCURRENT_JOBS="1", QUEUE_TIMEOUT_S="20",
                           MAX_STORE_MB=str(STORE_MB))
     _prepare_page_cache(checkpoint, cold=args.cold_page_cache)
     with MemoryCgroup(LIMIT, "drishya-bench") as group, PeakSampler(group) as sampler:
         started = time.perf_counter()
-        server = flow.start_server(env, work / "server.log", preexec_fn=group.join)
+        server = flow.start_server(env, work / "server.log", preexec_fn=group.join, server=args.server)
         try:
             flow.wait_for_health(url, server)
             result = flow.run_flow(url, started, args.replaces, args.resegments,
@@ -246,10 +249,12 @@ print(json.dumps(out))
     ]
 
 
-def print_table(rows: list[tuple], cold_page_cache: bool) -> None:
+def print_table(rows: list[tuple], cold_page_cache: bool, server: str) -> None:
     cache = "cold (dropped first)" if cold_page_cache else "warm (libraries read by another process first)"
+    command = ("python -m handler.platform.server" if server == "container"
+               else "functions-framework --target handler (no MALLOC_* variables)")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, "
-          f"torch threads 1, load average {os.getloadavg()[0]:.2f}; server: python -m handler.platform.server in a "
+          f"torch threads 1, load average {os.getloadavg()[0]:.2f}; server: {command} in a "
           f"{LIMIT // MIB} MB memory cgroup (v1); page cache: {cache}\n")
     print("| measure | Drishya | target | seed | met |")
     print("|---|---|---|---|---|")
@@ -263,14 +268,6 @@ def _cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "unknown CPU"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -61,10 +62,27 @@ def server_env(port: int, temp_dir: Path, checkpoint: Path, **extra: str) -> dic
     return env
 
 
-def start_server(env: dict, log_path: Path, preexec_fn=None) -> subprocess.Popen:
+SERVERS = ("container", "functions-framework")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(env: dict, log_path: Path, preexec_fn=None, server: str = "container") -> subprocess.Popen:
+    """The function on env's HOST:PORT: the container's gunicorn (python -m
+    handler.platform.server), or plain `functions-framework --target handler` (the README's way
+    without a container: no allocator variables, whatever env says)."""
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "handler.platform.server"], cwd=REPO, env=env, stdout=log,
-                            stderr=log, preexec_fn=preexec_fn)
+    if server == "container":
+        command = [sys.executable, "-m", "handler.platform.server"]
+    else:
+        env = {key: value for key, value in env.items() if not key.startswith("MALLOC_")}
+        command = [sys.executable, "-m", "functions_framework", "--target", "handler", "--source",
+                   str(REPO / "main.py"), "--host", env["HOST"], "--port", env["PORT"]]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log, preexec_fn=preexec_fn)
 
 
 def wait_for_health(url: str, process: subprocess.Popen, attempts: int = 600) -> None:

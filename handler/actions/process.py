@@ -161,6 +161,7 @@ def _replace_answer(scene: StoredImage, cut: CutOut, rendered: Rendered, encoded
         headers["X-Drishya-Placement"] = json.dumps(result.placement.as_dict())
         headers["X-Drishya-Warnings"] = ",".join(warning["code"] for warning in warnings)
         headers["X-Drishya-Scale"] = f"{rendered.scale:.6g}"
+        headers["X-Drishya-Timings"] = json.dumps(clock.total())
         return RawImage(encoded, output.content_type, headers)
     height, width = rendered.pixels.shape[:2]
     working_height, working_width = scene.pixels.shape[:2]

@@ -1,0 +1,186 @@
+"""Full-resolution results in 512 MB: replaces on 1280 px, 12 MP and 24 MP photos through the
+container's server (MobileSAM loaded) in a real 512 MB memory cgroup, timed from the client,
+with the server's own split of each replace.
+
+The photos: scikit-image's coffee photo with a bottle pasted in (tests/support/real_scenes.py),
+enlarged to 4000x3000 and 6000x4000 with photographic grain added, saved as JPEG quality 95.
+Every replace is on a newly uploaded photo (the encoder runs) and answers a full-size JPEG,
+raw. Then 4 clients at once, each uploading a 12 MP photo and replacing.
+
+    python3 bench/bench_fullres.py        # needs root and a writable cgroup-v1 memory controller
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from bench import flow  # noqa: E402
+from bench.memcg import MIB, MemoryCgroup, PeakSampler, unavailable_reason  # noqa: E402
+from support import real_scenes  # noqa: E402
+from support.checkpoints import write_random_checkpoint  # noqa: E402
+
+SIZES = {"1280 px": (1280, 960), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
+REPLACES = 3
+CLIENTS = 4
+STAGES = ("decode", "encode", "segment", "composite", "decode_original", "composite_full_size", "encode_output")
+
+
+def photo_jpeg(size: tuple[int, int]) -> tuple[bytes, list[float]]:
+    """(the ad at `size` as JPEG q95, the bottle's box in its 1280 px working copy's pixels)."""
+    scene = real_scenes.pasted_scene("coffee")
+    box = [float(v) for v in _bbox(scene.mask)]
+    working_scale = 1280 / scene.image.shape[1]
+    enlarged = cv2.resize(scene.image, size, interpolation=cv2.INTER_LANCZOS4).astype(np.int16)
+    grain = np.random.default_rng(1).normal(0, 3.0, enlarged.shape[:2])[..., None]
+    enlarged = np.clip(enlarged + grain, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(enlarged).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue(), [v * working_scale for v in box]
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+
+
+def upload(url: str, data: bytes, kind: str) -> dict:
+    body, content_type = _multipart(data, kind)
+    request = urllib.request.Request(url + "/upload", data=body, method="POST", headers={
+        "X-App-Password": flow.PASSWORD, "Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return json.loads(response.read())
+
+
+def _multipart(data: bytes, kind: str) -> tuple[bytes, str]:
+    boundary = "drishyabench"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n--{boundary}\r\n"
+            f"Content-Disposition: form-data; name=\"image\"; filename=\"x\"\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def replace(url: str, scene_id: str, product_id: str, box: list[float]) -> tuple[float, dict, tuple[int, int]]:
+    """(seconds, the server's timings, the result's size) of a full-size JPEG replace, raw."""
+    request = urllib.request.Request(url + "/process", method="POST", data=json.dumps({
+        "image_id": scene_id, "product_id": product_id, "box": box,
+        "output": {"format": "jpeg", "raw": True}}).encode(), headers={
+        "X-App-Password": flow.PASSWORD, "Content-Type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        data = response.read()
+        timings = json.loads(response.headers.get("X-Drishya-Timings", "{}"))
+    seconds = time.perf_counter() - started
+    result = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    return seconds, timings, (result.shape[1] * 8, result.shape[0] * 8)
+
+
+def main() -> int:
+    reason = unavailable_reason()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="drishya-fullres-"))
+    shm = Path(tempfile.mkdtemp(prefix="drishya-fullres-", dir="/dev/shm"))
+    port = flow.free_port()
+    url = f"http://127.0.0.1:{port}"
+    checkpoint = (flow.write_checkpoint(work / "mobile_sam.pt") if flow.SHARED_GOLDEN.is_file()
+                  else write_random_checkpoint(work / "mobile_sam.pt"))
+    photos = {name: photo_jpeg(size) for name, size in SIZES.items()}
+    product = (REPO / "samples" / "product.png").read_bytes()
+    rows = []
+    try:
+        env = flow.server_env(port, shm, checkpoint, MAX_CONCURRENT_JOBS="1", QUEUE_TIMEOUT_S="60")
+        with MemoryCgroup(512 * MIB, "drishya-fullres") as group, PeakSampler(group) as sampler:
+            server = flow.start_server(env, work / "server.log", preexec_fn=group.join)
+            try:
+                flow.wait_for_health(url, server)
+                product_id = upload(url, product, "product")["image_id"]
+                for name, (data, box) in photos.items():
+                    group.reset_peak()
+                    sampler.reset()
+                    runs = [replace(url, upload(url, data, "scene")["image_id"], product_id, box)
+                            for _ in range(REPLACES + 1)][1:]  # the first warms this size up
+                    rows.append(_row(name, data, runs, sampler.peak, group.stats()))
+                group.reset_peak()
+                sampler.reset()
+                statuses = _concurrent(url, photos["12 MP"], product_id)
+                rows.append((f"{CLIENTS} clients at once, 12 MP each (upload + replace)", f"{len(photos['12 MP'][0]) / MIB:.1f} MB",
+                             ", ".join(f"{statuses.count(code)}×{code}" for code in sorted(set(statuses))),
+                             "", "", f"{sampler.peak / MIB:.0f} MB / {group.stats().oom_kills} killed"))
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(60)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(shm, ignore_errors=True)
+    _print(rows)
+    return 0
+
+
+def _row(name: str, data: bytes, runs: list, peak: int, stats) -> tuple:
+    seconds = statistics.median(run[0] for run in runs)
+    split = {stage: statistics.median(run[1].get(stage, 0.0) for run in runs) for stage in STAGES}
+    size = runs[0][2]
+    return (f"replace, {name} photo → {size[0]}×{size[1]} JPEG, median of {len(runs)}",
+            f"{len(data) / MIB:.1f} MB", f"{seconds:.2f} s",
+            " / ".join(f"{split[stage]:.0f}" for stage in STAGES), "",
+            f"{peak / MIB:.0f} MB / {stats.oom_kills} killed")
+
+
+def _concurrent(url: str, photo: tuple[bytes, list[float]], product_id: str) -> list[int]:
+    data, box = photo
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        try:
+            scene = upload(url, data, "scene")
+            replace(url, scene["image_id"], product_id, box)
+            status = 200
+        except urllib.error.HTTPError as error:
+            status = error.code if error.code != 503 or error.headers.get("Retry-After") else 599
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(900)
+    return statuses
+
+
+def _print(rows: list[tuple]) -> None:
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch threads 1, "
+          f"load average {os.getloadavg()[0]:.2f}; python -m handler.platform.server in a 512 MB memory cgroup (v1)\n")
+    print(f"| flow | upload | time | server split, ms: {' / '.join(STAGES)} | | unreclaimable peak / OOM kills |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    times = {row[0].split(",")[1].split("photo")[0].strip(): float(row[2][:-2]) for row in rows if row[2].endswith(" s")}
+    if "1280 px" in times:
+        for name in ("12 MP", "24 MP"):
+            if name in times:
+                print(f"\n{name} replace / 1280 px replace: {times[name] / times['1280 px']:.2f}×")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
