@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import InvalidId, WrongKind
 
@@ -44,12 +45,17 @@ def new_child_key(parent_key: str) -> str:
 
 
 class IdSigner:
-    def __init__(self, key: bytes):
+    """key: the HMAC key, or a callable `key(fresh)` giving it, for a key shared through Redis.
+    Such a key is asked for fresh (agreed with Redis) for every id issued, and again when an id
+    does not verify with the key held: instances that share it never sign with a stale one,
+    and an unreachable Redis is a 503 for the request, never a function that cannot start."""
+
+    def __init__(self, key: bytes | Callable[[bool], bytes]):
         self._key = key
 
     def issue(self, object_id: ObjectId) -> str:
         body = f"{KIND_PREFIXES[object_id.kind]}.{object_id.key}.{_base36(object_id.expires_at)}"
-        return f"{body}.{self._signature(body)}"
+        return f"{body}.{self._signature(body, self._current(fresh=True))}"
 
     def parse(self, token: object, *, kind: str, field: str) -> ObjectId:
         """The ObjectId a token names, if it is well formed, authentic and of `kind`."""
@@ -58,14 +64,27 @@ class IdSigner:
             raise InvalidId(f"{field} is not an id this service issued")
         prefix, key, expiry, signature = match.groups()
         body = f"{prefix}.{key}.{expiry}"
-        if not hmac.compare_digest(signature, self._signature(body)):
+        if not self._verifies(body, signature):
             raise InvalidId(f"{field} is not an id this service issued")
         if _KIND_BY_PREFIX[prefix] != kind:
             raise WrongKind(f"{field} names a {_KIND_BY_PREFIX[prefix]}, but a {kind} is needed here")
         return ObjectId(kind=kind, key=key, expires_at=int(expiry, 36))
 
-    def _signature(self, body: str) -> str:
-        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+    def _verifies(self, body: str, signature: str) -> bool:
+        held = self._current(fresh=False)
+        if hmac.compare_digest(signature, self._signature(body, held)):
+            return True
+        if not callable(self._key):
+            return False
+        fresh = self._current(fresh=True)  # the shared key may have changed meanwhile
+        return fresh != held and hmac.compare_digest(signature, self._signature(body, fresh))
+
+    def _current(self, *, fresh: bool) -> bytes:
+        return self._key(fresh) if callable(self._key) else self._key
+
+    @staticmethod
+    def _signature(body: str, key: bytes) -> str:
+        digest = hmac.new(key, body.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode()[:22]
 
 
@@ -76,12 +95,17 @@ def signing_key(secret: str | None, temp_dir: Path) -> bytes:
     as the uploads they name do.
     """
     if secret:
-        return hashlib.sha256(secret.encode()).digest()
+        return key_from_secret(secret)
     path = temp_dir / KEY_FILENAME
     temp_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         _publish_new_key(path)
     return path.read_bytes()
+
+
+def key_from_secret(secret: str) -> bytes:
+    """The HMAC key SECRET_KEY stands for (the same on every instance that shares it)."""
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def _publish_new_key(path: Path) -> None:
