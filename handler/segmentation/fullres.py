@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..sam.predictor import upscale_logits_region
+from ..sam.upscale import upscale_logits_region
 from .base import MaskLogits
 
 GUIDE_RADIUS = 1.5          # working-copy pixels the guided filter looks around
