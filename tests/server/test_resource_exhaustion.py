@@ -15,6 +15,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench.decode_cases import CASES, make_case
 from bench.memcg import MIB, MemoryCgroup, unavailable_reason
@@ -225,3 +227,22 @@ def test_the_throttle_holds_across_worker_recycling(recycling_function):
     status, _, _ = call(recycling_function, "POST", "/process", body=b"{}",
                         headers={"X-App-Password": PASSWORD, "Content-Type": "application/json"})
     assert status == 400, "the right password is let in, throttled or not"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.one_of(
+    st.binary(max_size=3000),
+    st.builds(lambda line, garbage: b"GET /health?" + line + b" HTTP/1.1\r\n" + garbage,
+              st.binary(min_size=8000, max_size=12000), st.binary(max_size=200)),
+    st.builds(lambda name, value: b"GET /health HTTP/1.1\r\n" + name + b": " + value + b"\r\n\r\n",
+              st.binary(max_size=40), st.binary(max_size=9000))))
+def test_garbled_long_or_cut_off_heads_never_stop_the_server(function, head):
+    host, port = _host_port(function.url)
+    with socket.create_connection((host, port), timeout=30) as connection:
+        try:
+            connection.sendall(head)
+            connection.shutdown(socket.SHUT_WR)
+            _answer(connection)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert call(function.url, "GET", "/health", timeout=5)[0] == 200
