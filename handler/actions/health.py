@@ -22,11 +22,18 @@ def health_report(runtime: Runtime) -> tuple[dict, int]:
     """The report and its HTTP status: 200 when healthy or degraded, 503 when unhealthy."""
     config = runtime.config
     record = runtime.segmentation.record
-    writable = runtime.records.store.is_writable()
-    store_used = runtime.records.store.used_bytes()
+    store = runtime.records.store
+    # A shared store (Redis, STORE_URL) reports itself: reachable, its memory, advice on its
+    # settings; TEMP_DIR then holds nothing of the store's.
+    shared = store.check() if config.store_url else None
+    writable = shared.reachable if shared else store.is_writable()
+    store_used = shared.used_bytes if shared else store.used_bytes()
     disk_free = resources.disk_free_bytes(config.temp_dir)
     problems, warnings = [], []
-    if not writable:
+    if shared:
+        problems += shared.problems
+        warnings += shared.warnings
+    elif not writable:
         problems.append("TEMP_DIR is not writable: uploads cannot be stored")
     elif disk_free < _DISK_FULL_BYTES:
         problems.append("the file system holding TEMP_DIR is full: uploads cannot be stored")
@@ -38,7 +45,7 @@ def health_report(runtime: Runtime) -> tuple[dict, int]:
         warnings.append("APP_PASSWORD is not set: upload and process are refused until it is")
     if config.segmenter == "auto" and record.state is ModelState.FAILED:
         warnings.append("the model failed to load; the offline segmenter serves meanwhile")
-    if store_used > _STORE_NEARLY_FULL * config.max_store_bytes:
+    if not shared and store_used > _STORE_NEARLY_FULL * config.max_store_bytes:
         warnings.append("the upload store is nearly full; the oldest uploads are evicted first")
     status = "unhealthy" if problems else "degraded" if warnings else "healthy"
     report = {
@@ -52,7 +59,7 @@ def health_report(runtime: Runtime) -> tuple[dict, int]:
             "load_seconds": record.load_seconds,
             "error": record.error,
         },
-        "system": _system_report(writable, store_used, disk_free),
+        "system": _system_report(writable, store_used, disk_free) | {"store": "redis" if shared else "file"},
         "jobs": runtime.admission.counts(),
         "uptime_s": round(time.monotonic() - runtime.started_at, 1),
         "invocations": runtime.invocations,

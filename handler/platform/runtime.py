@@ -13,14 +13,16 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..segmentation.service import SegmentationService
 from ..storage.failures import FailureLog, FileFailureLog
 from ..storage.file_store import FileStore
-from ..storage.ids import IdSigner, signing_key
+from ..storage.ids import IdSigner, key_from_secret, signing_key
 from ..storage.records import Records
+from ..storage.store import UploadStore
 from .admission import Admission
-from .config import Config
+from .config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +44,34 @@ class Runtime:
 
     @classmethod
     def from_config(cls, config: Config) -> "Runtime":
-        store = FileStore(config.store_dir, config.max_store_bytes)
+        store, failures, key = _storage(config)
         runtime = cls(
             config=config,
-            records=Records(store, IdSigner(_signing_key_or_ephemeral(config)), config.upload_ttl_s),
-            failures=FileFailureLog(config.failures_dir),
+            records=Records(store, IdSigner(key), config.upload_ttl_s),
+            failures=failures,
             segmentation=SegmentationService(config),
             admission=Admission(config.max_concurrent_jobs, config.max_queued_jobs, config.queue_timeout_s),
         )
         if config.model_preload and runtime.segmentation.wants_model:
             runtime.segmentation.model.start_background_load()
         return runtime
+
+
+def _storage(config: Config) -> tuple[UploadStore, FailureLog, bytes | Callable[[bool], bytes]]:
+    """The upload store, the wrong-password log and the signing key: files under TEMP_DIR, or
+    one Redis that every instance shares (STORE_URL), which then holds all three."""
+    if not config.store_url:
+        return (FileStore(config.store_dir, config.max_store_bytes), FileFailureLog(config.failures_dir),
+                _signing_key_or_ephemeral(config))
+    from ..storage.redis_shared import RedisFailureLog, SharedSigningKey
+    from ..storage.redis_store import RedisConnection, RedisStore
+
+    try:
+        connection = RedisConnection(config.store_url, config.store_timeout_s)
+    except ValueError:
+        raise ConfigError("STORE_URL (or REDIS_URL) is not a valid Redis URL") from None
+    key = key_from_secret(config.secret_key) if config.secret_key else SharedSigningKey(connection)
+    return (RedisStore(connection, key_shared=not config.secret_key), RedisFailureLog(connection), key)
 
 
 def _signing_key_or_ephemeral(config: Config) -> bytes:
