@@ -272,12 +272,10 @@ export class Editor {
     if (this.tool === "points") { g.kind = "point-add"; return; }
     // the box tool
     const handle = doc.box ? boxHandleAt(doc.box, screen, this.viewport, tol) : null;
-    if (handle) {
-      Object.assign(g, { kind: "box-edit", handle, box: [...doc.box], anchor: image });
-      return;
-    }
-    Object.assign(g, { kind: "box-new", anchor: this.imagePoint(screen) });
+    if (handle) Object.assign(g, { kind: "box-edit", handle, box: [...doc.box], anchor: image });
+    else Object.assign(g, { kind: "box-new", anchor: this.imagePoint(screen) });
     if (e.pointerType !== "mouse") {
+      // a finger held still adds a point (there is no Shift or Alt on a phone)
       g.timer = setTimeout(() => {
         if (!g.moved && this.gesture === g) {
           g.kind = "long-press";
