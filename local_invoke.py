@@ -8,6 +8,7 @@ server needed), or against a running or deployed function with --url.
     python local_invoke.py replace --scene ad.jpg --box 120,80,560,640 --product new.png -o out.png
     python local_invoke.py mask --scene ad.jpg --box 120,80,560,640 -o mask.png
     python local_invoke.py health --url https://drishya.example.app
+    python local_invoke.py batch --product new.png --scenes ads/ --boxes boxes.csv -o out/ [--jobs 2]
     python local_invoke.py fetch-model
 
 --box and --point are in the input file's pixels (after EXIF orientation); they are
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
+import csv
 import json
+import logging
 import os
 import secrets
 import sys
@@ -26,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -79,12 +84,7 @@ class Client:
         return answer
 
     def upload(self, path: Path, kind: str) -> dict:
-        boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + \
-            f"\r\n--{boundary}--\r\n".encode()
-        return self._post("/upload", body, f"multipart/form-data; boundary={boundary}")
+        return self._post("/upload", *_upload_body(path, kind))
 
     def process(self, request: dict) -> dict:
         return self._post("/process", json.dumps(request).encode(), "application/json")
@@ -124,6 +124,16 @@ class Client:
             return self.health()["model"]["state"]
         except (InvokeError, KeyError, TypeError):
             return "unknown"
+
+
+def _upload_body(path: Path, kind: str) -> tuple[bytes, str]:
+    """A multipart upload of the file at `path`: (body, content type)."""
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + \
+        f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def _json(data: bytes) -> dict:
@@ -205,6 +215,262 @@ def run_demo(client: Client, args) -> None:
     args.scene, args.product = SAMPLES / sample["scene"], SAMPLES / sample["product"]
     args.box, args.point = sample["box"], []
     run_replace(client, args)
+
+
+# ---- batch: one product into a folder of ads ---------------------------------------------------
+
+SCENE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp")
+KEEPS_FORMAT = (".jpg", ".jpeg", ".png", ".webp")  # what the function can write; others become .png
+BUSY_PATIENCE_S = 600  # how long one call may keep waiting out 503s with Retry-After
+
+
+@dataclass
+class BatchItem:
+    scene: Path
+    output: Path
+    box: list[float] | None
+    status: str = "pending"  # done | failed | skipped
+    reason: str = ""
+    seconds: float | None = None
+
+
+def read_boxes(path: Path) -> dict[str, list[float]]:
+    """boxes.csv: `file name, x0, y0, x1, y1` per line, in the file's pixels; a header line,
+    blank lines and lines starting with # are skipped."""
+    boxes: dict[str, list[float]] = {}
+    with open(path, newline="", encoding="utf-8-sig") as rows:
+        for number, row in enumerate(csv.reader(rows), 1):
+            cells = [cell.strip() for cell in row]
+            if not any(cells) or cells[0].startswith("#"):
+                continue
+            try:
+                values = [float(value) for value in cells[1:]] if len(cells) == 5 else None
+            except ValueError:
+                values = None
+            if values is None:
+                if number == 1:
+                    continue  # a header
+                raise InvokeError(f"{path}, line {number}: expected file name, x0, y0, x1, y1")
+            boxes[cells[0]] = values
+    return boxes
+
+
+def plan_batch(scenes: Path, boxes: dict[str, list[float]], out: Path, force: bool) -> list[BatchItem]:
+    """One item per image file in `scenes` (sorted by name); outputs keep the input's name.
+    Existing outputs are skipped unless `force`; a scene without a box fails at once."""
+    items: list[BatchItem] = []
+    claimed: dict[Path, str] = {}
+    for scene in sorted(p for p in scenes.iterdir() if p.is_file() and p.suffix.lower() in SCENE_SUFFIXES):
+        output = out / (scene.name if scene.suffix.lower() in KEEPS_FORMAT else f"{scene.stem}.png")
+        item = BatchItem(scene, output, boxes.get(scene.name))
+        if output in claimed:
+            item.status, item.reason = "failed", f"its output {output.name} is also {claimed[output]}'s: rename one"
+        elif item.box is None:
+            item.status, item.reason = "failed", "no box for it in the boxes file"
+        elif output.exists() and not force:
+            item.status, item.reason = "skipped", f"{output} exists (--force redoes it)"
+        claimed.setdefault(output, scene.name)
+        items.append(item)
+    return items
+
+
+class Progress:
+    """A progress bar on stderr with rate and ETA (a line per scene when stderr is not a terminal)."""
+
+    def __init__(self, items: list[BatchItem], stream=sys.stderr):
+        self._items = items
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> "Progress":
+        if self._tty:
+            self._ticker.start()
+        self.show()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.show()
+        if self._tty:
+            self._stream.write("\n")
+
+    def finished(self, item: BatchItem) -> None:
+        if not self._tty:
+            detail = item.reason if item.status == "failed" else f"{item.seconds:.1f} s"
+            self._stream.write(f"  {item.status} {item.scene.name} ({detail})\n")
+        self.show()
+
+    def line(self) -> str:
+        total = len(self._items)
+        counts = {status: sum(item.status == status for item in self._items)
+                  for status in ("done", "failed", "skipped")}
+        finished = sum(counts.values())
+        worked = counts["done"] + sum(item.status == "failed" and item.seconds is not None for item in self._items)
+        elapsed = time.monotonic() - self._started
+        rate = worked / elapsed if worked and elapsed > 0 else 0.0
+        eta = _clock((total - finished) / rate) if rate else "--:--"
+        bar = "#" * round(30 * finished / total) if total else ""
+        return (f"[{bar:<30}] {finished}/{total}  done {counts['done']}  failed {counts['failed']}  "
+                f"skipped {counts['skipped']}  {_rate(rate)}  ETA {eta}  elapsed {_clock(elapsed)}")
+
+    def show(self) -> None:
+        with self._lock:
+            if self._tty:
+                self._stream.write("\r" + self.line())
+            self._stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.show()
+
+
+class BatchRunner:
+    """Puts one product into every scene of the plan, `jobs` at a time. The product is uploaded
+    once (again if it expires or is evicted meanwhile); each scene is uploaded, replaced at the
+    photo's own size, written, and deleted from the function's store."""
+
+    def __init__(self, transport_factory, password: str | None, args):
+        self._transport_factory = transport_factory
+        self._local = threading.local()
+        self._password = password or ""
+        self._args = args
+        self._product_lock = threading.Lock()
+        self._product_id: str | None = None
+
+    def run(self, items: list[BatchItem], jobs: int, progress: Progress) -> None:
+        pending = [item for item in items if item.status == "pending"]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for future in concurrent.futures.as_completed([pool.submit(self._one, item) for item in pending]):
+                progress.finished(future.result())
+        if self._product_id is not None:
+            self._forget(self._product_id)
+
+    def _one(self, item: BatchItem) -> BatchItem:
+        started = time.monotonic()
+        try:
+            scene = self._upload(item.scene, "scene")
+            try:
+                self._write(item.output, self._replace(item, scene))
+            finally:
+                self._forget(scene["image_id"])
+            item.status = "done"
+        except (InvokeError, OSError) as error:
+            item.status, item.reason = "failed", str(error)
+        item.seconds = time.monotonic() - started
+        return item
+
+    def _forget(self, image_id: str) -> None:
+        """Delete an upload now rather than at its expiry (the store is shared, and RAM)."""
+        try:
+            self._call("POST", "/delete", json.dumps({"image_id": image_id}).encode(), "application/json")
+        except InvokeError:
+            pass  # it expires anyway
+
+    def _replace(self, item: BatchItem, scene: dict) -> bytes:
+        output_format = _format_of(item.output)
+        for attempt in range(2):
+            product_id = self._product(stale=None)
+            request = {"image_id": scene["image_id"], "product_id": product_id,
+                       **_to_stored_pixels(scene, item.box, []), "settings": _settings(self._args, scene),
+                       "output": {"size": "original", "format": output_format, "raw": True}}
+            status, data = self._call("POST", "/process", json.dumps(request).encode(), "application/json",
+                                      accept=f"image/{output_format}")
+            if status == 200:
+                return data
+            error = _json(data).get("error") or {}
+            if attempt == 0 and status in (404, 410) and str(error.get("message", "")).startswith("product_id"):
+                self._product(stale=product_id)  # expired or evicted meanwhile: upload it again
+                continue
+            raise InvokeError(_message(_json(data), status))
+        raise InvokeError("the product could not be kept in the function's store")
+
+    def _product(self, stale: str | None) -> str:
+        with self._product_lock:
+            if self._product_id is None or self._product_id == stale:
+                self._product_id = self._upload(self._args.product, "product")["image_id"]
+            return self._product_id
+
+    def _upload(self, path: Path, kind: str) -> dict:
+        status, data = self._call("POST", "/upload", *_upload_body(path, kind))
+        if status != 200:
+            raise InvokeError(_message(_json(data), status))
+        return _json(data)
+
+    def _call(self, method: str, path: str, body: bytes, content_type: str, accept: str | None = None):
+        """(status, body) of a call, waiting out 503s that carry Retry-After (busy, or the store
+        briefly unreachable) for up to BUSY_PATIENCE_S."""
+        headers = {"Content-Type": content_type, "X-App-Password": self._password}
+        if accept:
+            headers["Accept"] = accept
+        deadline = time.monotonic() + BUSY_PATIENCE_S
+        while True:
+            status, response_headers, data = self._transport().call(method, path, headers=headers, body=body)
+            retry_after = {key.lower(): value for key, value in response_headers.items()}.get("retry-after")
+            if status != 503 or retry_after is None or time.monotonic() > deadline:
+                return status, data
+            time.sleep(min(30.0, max(0.5, float(retry_after))))
+
+    def _transport(self):
+        if not hasattr(self._local, "transport"):
+            self._local.transport = self._transport_factory()
+        return self._local.transport
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        """Written aside and renamed, so that an interrupted run never leaves a half file that the
+        next run would skip."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+
+
+def run_batch(transport_factory, password: str | None, args) -> int:
+    if not args.scenes.is_dir():
+        raise InvokeError(f"{args.scenes} is not a folder")
+    items = plan_batch(args.scenes, read_boxes(args.boxes), args.output, args.force)
+    if not items:
+        raise InvokeError(f"no images ({', '.join(SCENE_SUFFIXES)}) in {args.scenes}")
+    started = time.monotonic()
+    with Progress(items) as progress:
+        BatchRunner(transport_factory, password, args).run(items, args.jobs, progress)
+    print_summary(items, time.monotonic() - started)
+    return 1 if any(item.status == "failed" for item in items) else 0
+
+
+def print_summary(items: list[BatchItem], seconds: float) -> None:
+    print("| scene | result | time | output, or why not |")
+    print("|---|---|---|---|")
+    for item in items:
+        took = f"{item.seconds:.1f} s" if item.seconds is not None else "—"
+        detail = str(item.output) if item.status == "done" else item.reason
+        print(f"| {item.scene.name} | {item.status} | {took} | {detail} |")
+    done = sum(item.status == "done" for item in items)
+    failed = sum(item.status == "failed" for item in items)
+    skipped = sum(item.status == "skipped" for item in items)
+    rate = f", {_rate(done / seconds)}" if done and seconds > 0 else ""
+    print(f"\ndone {done}, failed {failed}, skipped {skipped} of {len(items)} in {_clock(seconds)}{rate}")
+
+
+def _quiet_in_process_logs() -> None:
+    from handler.platform.logs import configure_logging
+
+    configure_logging()
+    logging.getLogger("handler").setLevel(logging.WARNING)
+
+
+def _rate(per_second: float) -> str:
+    return f"{per_second:.2f} scenes/s" if per_second >= 1 else f"{per_second * 60:.1f} scenes/min"
+
+
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def run_fetch_model(args) -> None:
@@ -300,8 +566,18 @@ def _parser() -> argparse.ArgumentParser:
     mask.add_argument("-o", "--output", type=Path, required=True, help="the mask PNG to write")
     mask.add_argument("--preview", type=Path, help="also write the mask overlay as JPEG")
     replace.add_argument("--product", type=Path, required=True)
+    batch = commands.add_parser("batch", help="put one product into every ad of a folder (resumable)")
+    batch.add_argument("--product", type=Path, required=True, help="the new product's image")
+    batch.add_argument("--scenes", type=Path, required=True, help="the folder of ads")
+    batch.add_argument("--boxes", type=Path, required=True,
+                       help="CSV: file name, x0, y0, x1, y1 (the old product's box in that file's pixels)")
+    batch.add_argument("-o", "--output", type=Path, required=True,
+                       help="the folder to write results to (same names, the photo's own size)")
+    batch.add_argument("--jobs", type=int, default=1, help="requests at once (default 1)")
+    batch.add_argument("--force", action="store_true", help="redo scenes whose output exists")
     for command in (replace, demo):
         command.add_argument("-o", "--output", type=Path, default=ROOT / "out" / "demo_result.png")
+    for command in (replace, demo, batch):
         _add_setting_flags(command.add_argument_group("settings (the function's own defaults when not given)"))
     # The sample's own settings, unless given on the command line.
     demo.set_defaults(**json.loads((SAMPLES / "samples.json").read_text()).get("settings", {}))
@@ -315,13 +591,18 @@ def main(argv: list[str] | None = None) -> int:
             run_fetch_model(args)
             return 0
         if args.url:
-            transport = OverHttp(args.url)
+            transport_factory = lambda: OverHttp(args.url)
         else:
             if not args.password and not os.environ.get("APP_PASSWORD"):
                 # In-process the function is ours: give it a one-off password.
                 args.password = os.environ["APP_PASSWORD"] = secrets.token_urlsafe(12)
-            transport = InProcess()
-        client = Client(transport, args.password)
+            in_process = InProcess()  # one function in this process, whatever the number of jobs
+            transport_factory = lambda: in_process
+        if args.command == "batch":
+            if not args.url:  # the function's request lines would bury the progress bar
+                _quiet_in_process_logs()
+            return run_batch(transport_factory, args.password, args)
+        client = Client(transport_factory(), args.password)
         {"health": run_health, "mask": run_mask, "replace": run_replace, "demo": run_demo}[args.command](client, args)
     except InvokeError as error:
         print(f"error: {error}", file=sys.stderr)
