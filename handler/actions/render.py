@@ -5,15 +5,21 @@ scene the replacement touches; that region, scaled to the photo and widened by a
 then composited again from the photo itself: its own pixels, the mask rendered at its
 resolution (segmentation/fullres.py), the product in its colour space, the settings scaled
 (compositing.Frame). Every pixel outside the region is the photo's own, untouched.
+
+Compositing holds about 11 bytes per pixel of its region. A region over MAX_REGION_PX (a
+product filling most of a 24 MP photo) is composited at the largest scale that fits, then
+enlarged into the photo band by band, only where it changed, with a warning saying so.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from .. import compositing
-from ..compositing import CompositeResult, CompositeSettings, Frame
+from ..compositing import CompositeResult, CompositeSettings, Frame, QualityWarning
 from ..errors import Unprocessable
 from ..imaging.original import Original, decode_original, in_photo_space
 from ..platform.runtime import Runtime
@@ -25,6 +31,8 @@ from .answers import Stopwatch
 # Around the region the working render touched: a little more of the photo, so rounding at
 # the larger scale never cuts into what the full-size composite needs.
 MARGIN_WORKING_PX = 8
+MAX_REGION_PX = 8_000_000
+BAND_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -51,16 +59,27 @@ def render(runtime: Runtime, scene: StoredImage, mask: np.ndarray, logits: MaskL
     photo = original.pixels
     height, width = photo.shape[:2]
     scale = width / scene.pixels.shape[1]
-    region = _photo_region(working.region, scale, (height, width))
+    x0, y0, x1, y1 = _photo_region(working.region, scale, (height, width))
+    shrink = min(1.0, math.sqrt(MAX_REGION_PX / ((x1 - x0) * (y1 - y0))))
     with clock.stage("composite_full_size"):
-        full_mask = mask_region(mask, logits, (height, width), region, photo)
-        if not full_mask.any():  # a sliver at the working size that vanished at full size
+        crop = photo[y0:y1, x0:x1]
+        if shrink < 1.0:
+            crop = cv2.resize(crop, (round((x1 - x0) * shrink), round((y1 - y0) * shrink)),
+                              interpolation=cv2.INTER_AREA)
+        origin = (round(x0 * shrink), round(y0 * shrink))
+        region = (*origin, origin[0] + crop.shape[1], origin[1] + crop.shape[0])
+        size = (round(height * shrink), round(width * shrink))
+        region_mask = mask_region(mask, logits, size, region, crop)
+        if not region_mask.any():  # a sliver at the working size that vanished at full size
             return Rendered(working.image, working, 1.0)
         product = in_photo_space(product, original.icc_profile)
-        x0, y0, x1, y1 = region
-        full = composite(photo[y0:y1, x0:x1], full_mask, product, settings, Frame(scale, (x0, y0)))
-        photo[y0:y1, x0:x1] = full.image
-    return Rendered(photo, _in_photo(full, (x0, y0)), scale, original)
+        full = composite(crop, region_mask, product, settings, Frame(scale * shrink, origin))
+        if shrink < 1.0:
+            _enlarge_changes(full.image, crop, photo[y0:y1, x0:x1])
+            full = replace(full, warnings=full.warnings + (_reduced_warning(shrink),))
+        else:
+            photo[y0:y1, x0:x1] = full.image
+    return Rendered(photo, _in_photo(full, (x0, y0), shrink), scale, original)
 
 
 def composite(scene: np.ndarray, mask: np.ndarray, product: np.ndarray, settings: CompositeSettings,
@@ -80,12 +99,39 @@ def _photo_region(region: tuple[int, int, int, int], scale: float, size: tuple[i
             min(size[1], int(np.ceil((x1 + margin) * scale))), min(size[0], int(np.ceil((y1 + margin) * scale))))
 
 
-def _in_photo(result: CompositeResult, origin: tuple[int, int]) -> CompositeResult:
-    """The crop's composite with its placement and region moved into the whole photo's px."""
+def _enlarge_changes(small_result: np.ndarray, small_before: np.ndarray, target: np.ndarray) -> None:
+    """Write into `target` (the region of the photo) the pixels where a composite made at a
+    reduced size differs from its input, enlarged bilinearly, a band of rows at a time."""
+    changed = cv2.dilate((small_result != small_before).any(axis=2).astype(np.uint8), np.ones((3, 3), np.uint8))
+    height, width = target.shape[:2]
+    sx, sy = small_result.shape[1] / width, small_result.shape[0] / height
+    for first in range(0, height, BAND_ROWS):
+        stop = min(height, first + BAND_ROWS)
+        matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (first + 0.5) * sy - 0.5]])
+        rows = (width, stop - first)
+        band = cv2.warpAffine(small_result, matrix, rows, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        where = cv2.warpAffine(changed, matrix, rows, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+        cv2.copyTo(band, where, target[first:stop])
+
+
+def _reduced_warning(shrink: float) -> QualityWarning:
+    return QualityWarning(
+        "rendered_below_full_size",
+        "The replacement covers most of the photo, so it was made at a lower resolution and enlarged to "
+        "the photo's size: it may look a little soft. A smaller product, or a box around less of the photo, "
+        "gives a sharper result.", {"scale": round(shrink, 3), "max_region_px": MAX_REGION_PX})
+
+
+def _in_photo(result: CompositeResult, origin: tuple[int, int], shrink: float) -> CompositeResult:
+    """The crop's composite with its placement and region moved into the whole photo's px (and
+    enlarged from a reduced render's)."""
     ox, oy = origin
 
-    def moved(box):
-        return box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy
+    def moved(box):  # from the crop's px (at the render's scale) to the photo's
+        return (round(box[0] / shrink) + ox, round(box[1] / shrink) + oy,
+                round(box[2] / shrink) + ox, round(box[3] / shrink) + oy)
 
     return replace(result, placement=replace(result.placement, box=moved(result.placement.box)),
                    region=moved(result.region))

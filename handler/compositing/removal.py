@@ -52,14 +52,15 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     # any small pixel that mixes in hole pixels is part of the hole, so no old colour survives
     small_hole = cv2.resize(hole.astype(np.uint8) * 255, small_size, interpolation=cv2.INTER_AREA) > 0
     small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8))
-    filled = _interpolate_across(small.astype(np.float32), small_hole.astype(bool))
-    smooth = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
-    out = cv2.copyTo(smooth, hole.view(np.uint8), image.copy())
+    smooth = _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole.astype(bool)), (w, h))
+    out = image.copy()
     grain = _Grain(image, hole)
     shifts = _SourceShifts(hole)
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
+        band_smooth = smooth.rows(first, stop)
+        # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
+        cv2.copyTo(band_smooth.astype(np.uint8), hole[first:stop].view(np.uint8), out[first:stop])
         ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
         if ys.size == 0:
             continue
@@ -67,9 +68,26 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
         if not copied.all():
             texture[~copied] = grain.draw(int(np.count_nonzero(~copied)))
         texture += _edge_lift(image, hole, smooth, (first, stop), ys, xs)
-        ys += first
-        out[ys, xs] = np.clip(smooth[ys, xs].astype(np.float32) + texture, 0, 255).astype(np.uint8)
+        out[ys + first, xs] = np.clip(band_smooth[ys, xs] + texture, 0, 255).astype(np.uint8)
     return out
+
+
+class _SmoothFill:
+    """The fill interpolated at reduced resolution, enlarged (bilinear, as cv2.resize maps pixel
+    centres) to the ROI's size a band of rows at a time: a float copy of a 12 MP ROI would
+    take 144 MB."""
+
+    def __init__(self, small: np.ndarray, size: tuple[int, int]):
+        self._small = small
+        self._size = size
+
+    def rows(self, first: int, stop: int) -> np.ndarray:
+        """Rows [first, stop) of the enlarged fill: (stop - first, W, 3) float32."""
+        width, height = self._size
+        sx, sy = self._small.shape[1] / width, self._small.shape[0] / height
+        matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (first + 0.5) * sy - 0.5]])
+        return cv2.warpAffine(self._small, matrix, (width, stop - first),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 class _SourceShifts:
@@ -125,7 +143,7 @@ def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
     return texture, valid
 
 
-def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: np.ndarray, rows: tuple[int, int],
+def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows: tuple[int, int],
                ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Nx3 float32 correction for the hole pixels (ys, xs) of the band of rows [first, stop)
     (ys counted from `first`) that makes the smooth fill meet the real pixels at the hole's edge.
@@ -153,7 +171,7 @@ def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: np.ndarray, rows: tu
     window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
     residual = cv2.blur(image[top:bottom, left:right] * known[..., None], window)
     residual /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
-    residual -= smooth[top:bottom, left:right]
+    residual -= smooth.rows(top, bottom)[:, left:right]
     residual *= rim[..., None]
     rim = rim.astype(np.float32)
     # boxes of growing size, each normalised by its area, add up to a kernel peaked at its

@@ -26,31 +26,32 @@ BAND_ROWS = 256
 
 
 def mask_region(mask: np.ndarray, logits: MaskLogits | None, size: tuple[int, int],
-                region: tuple[int, int, int, int], photo: np.ndarray) -> np.ndarray:
+                region: tuple[int, int, int, int], guide: np.ndarray | None) -> np.ndarray:
     """(y1 - y0, x1 - x0) bool: the mask over `region` of the photo of size (H, W).
 
-    mask: the working copy's (h, w) bool mask; logits: the model's, when it gave them; photo:
-    the full-size (H, W, 3) uint8 photo (the guide for masks without logits).
+    mask: the working copy's (h, w) bool mask; logits: the model's, when it gave them; guide:
+    the photo's (y1 - y0, x1 - x0, 3) uint8 pixels over the region, at that size (needed only
+    for masks without logits).
     """
     if logits is not None:
         return upscale_logits_region(logits.low_res, logits.input_size, size, region) > 0
-    return _guided_region(mask, size, region, photo)
+    return _guided_region(mask, size, region, guide)
 
 
 def _guided_region(mask: np.ndarray, size: tuple[int, int], region: tuple[int, int, int, int],
-                   photo: np.ndarray) -> np.ndarray:
+                   guide: np.ndarray) -> np.ndarray:
     x0, y0, x1, y1 = region
     scale = size[0] / mask.shape[0]
     radius = max(1, round(GUIDE_RADIUS * scale))
     out = np.empty((y1 - y0, x1 - x0), bool)
-    for first in range(y0, y1, BAND_ROWS):
-        stop = min(y1, first + BAND_ROWS)
+    for first in range(0, y1 - y0, BAND_ROWS):
+        stop = min(y1 - y0, first + BAND_ROWS)
         # the band with room for the filter's two box passes above and below
-        top, bottom = max(0, first - 2 * radius), min(size[0], stop + 2 * radius)
-        soft = _bilinear_rows(mask, size, (top, bottom), (x0, x1))
-        guide = cv2.cvtColor(photo[top:bottom, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        filtered = _guided_filter(guide, soft, radius)
-        out[first - y0:stop - y0] = filtered[first - top:stop - top] > 0.5
+        top, bottom = max(0, first - 2 * radius), min(y1 - y0, stop + 2 * radius)
+        soft = _bilinear_rows(mask, size, (y0 + top, y0 + bottom), (x0, x1))
+        grey = cv2.cvtColor(guide[top:bottom], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        filtered = _guided_filter(grey, soft, radius)
+        out[first:stop] = filtered[first - top:stop - top] > 0.5
     return out
 
 

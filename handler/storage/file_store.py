@@ -55,6 +55,8 @@ class FileStore:
         if item is None:  # damaged on disk, or not ours: unusable, so treat it as gone
             with contextlib.suppress(ServiceUnavailable):
                 _unlink(path)
+        else:
+            _mark_used(path)
         return item
 
     def contains(self, key: str) -> bool:
@@ -83,7 +85,8 @@ class FileStore:
         return os.access(self.directory, os.W_OK | os.X_OK)
 
     def _make_room(self, needed: int) -> None:
-        # ctime is when the item was put (rename and utime set it), to the nanosecond.
+        # ctime is when the item was put or last read (rename and utime set it), to the
+        # nanosecond: the least recently used go first (a product used for every replace stays).
         entries = sorted(self._entries(include_partial=False), key=lambda item: item[1].st_ctime_ns)
         used = sum(stat.st_size for _, stat in entries)
         for entry, stat in entries:
@@ -152,6 +155,14 @@ def _parse_item(key: str, blob: bytes) -> StoredItem | None:
         return StoredItem(key=key, kind=header["kind"], meta=header["meta"], payload=payload)
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _mark_used(path: Path) -> None:
+    """Touch an item's ctime (its last use) without changing its mtime (its expiry)."""
+    try:
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+    except OSError:  # gone meanwhile, or a read-only store: it was read all the same
+        pass
 
 
 def _unlink(path: str | Path) -> int:

@@ -20,7 +20,7 @@ class StoredItem:
 
 class UploadStore(Protocol):
     def put(self, key: str, kind: str, payload: bytes, meta: dict, expires_at: float) -> None:
-        """Store an item; the oldest items go first when the store would exceed its cap."""
+        """Store an item; the least recently used items go first when the store would exceed its cap."""
 
     def get(self, key: str) -> StoredItem | None:
         """The item, or None when it is not (or no longer) stored."""

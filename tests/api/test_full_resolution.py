@@ -161,3 +161,23 @@ def test_a_32_mb_body_is_read_and_33_mb_is_refused(client, megabytes, status):
     assert response.status_code == status
     if status == 400:
         assert response.get_json()["error"]["code"] == "unsupported_image", "read whole, then found not an image"
+
+
+def test_a_replacement_over_most_of_the_photo_is_made_smaller_and_enlarged_with_a_warning(client, photo_4000,
+                                                                                        monkeypatch):
+    from handler.actions import render
+
+    monkeypatch.setattr(render, "MAX_REGION_PX", 2_000_000)  # as a 24 MP photo's whole frame would be
+    scene = _upload(client, photo_4000)
+    product = _upload(client, (SAMPLES / "product.png").read_bytes(), "product", "product.png")
+    answer = _replace(client, scene, product, format="png")
+    assert (answer["width"], answer["height"]) == (4000, 3000)
+    assert "rendered_below_full_size" in [warning["code"] for warning in answer["warnings"]]
+    photo = cv2.cvtColor(cv2.imdecode(np.frombuffer(photo_4000, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    pixels = _pixels(answer)
+    x0, y0, x1, y1 = answer["region"]
+    outside = np.ones(photo.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(pixels[outside], photo[outside])
+    bx0, by0, bx1, by1 = answer["placement"]["box"]
+    assert np.abs(pixels[by0:by1, bx0:bx1].astype(int) - photo[by0:by1, bx0:bx1]).mean() > 20, "the product is there"

@@ -90,7 +90,7 @@ def test_expired_items_are_purged_from_disk(tmp_path):
     assert store.used_bytes() == 0
 
 
-def test_store_evicts_the_oldest_when_over_its_cap(tmp_path):
+def test_store_evicts_the_least_recently_used_when_over_its_cap(tmp_path):
     store = FileStore(tmp_path, max_bytes=3_000)
     keys = [new_key() for _ in range(4)]
     for index, key in enumerate(keys):
@@ -98,6 +98,17 @@ def test_store_evicts_the_oldest_when_over_its_cap(tmp_path):
     assert store.get(keys[0]) is None
     assert all(store.get(key) is not None for key in keys[1:])
     assert store.used_bytes() <= 3_000
+
+
+def test_an_item_read_recently_outlives_older_unread_ones(tmp_path):
+    store = FileStore(tmp_path, max_bytes=3_000)
+    product, *scenes = [new_key() for _ in range(4)]
+    store.put(product, "product", b"p" * 900, {}, expires_at=time.time() + 100)
+    for key in scenes[:2]:
+        store.put(key, "scene", b"s" * 900, {}, expires_at=time.time() + 100)
+    assert store.get(product) is not None  # used for a replace
+    store.put(scenes[2], "scene", b"s" * 900, {}, expires_at=time.time() + 100)
+    assert store.get(product) is not None and store.get(scenes[0]) is None
 
 
 def test_evicted_upload_is_404_not_found(config, scene_pixels):
