@@ -103,6 +103,28 @@ def test_a_damaged_item_reads_as_gone_and_is_removed(store, server):
     assert not server.client().exists(f"drishya:item:{key}")
 
 
+def test_big_items_are_sent_without_a_copy_and_read_with_at_most_one(store):
+    import tracemalloc
+
+    payload = b"\x07" * (8 * 1024 * 1024)
+    key = new_key()
+    store.contains(key)  # a connection, made before measuring
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        store.put(key, "original", payload, {}, _later())
+        put_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        item = store.get(key)
+        get_peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert item.payload == payload
+    assert put_peak < 1024 * 1024, f"sending copied the payload: {put_peak / 2**20:.1f} MB"
+    assert get_peak < 1.5 * len(payload), f"reading held {get_peak / 2**20:.1f} MB for an 8 MB item"
+
+
 def test_store_keys_are_checked(store):
     for bad in ("../etc/passwd", "*", new_key() + "*", ""):
         with pytest.raises(ValueError):
