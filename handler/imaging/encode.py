@@ -8,12 +8,14 @@ import zlib
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from ..errors import InvalidField, Unprocessable
 
 OUTPUT_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 WEBP_MAX_SIDE = 16383
 PNG_LEVEL = 1
+_BAND_ROWS = 256
 _SEGMENT_MAX = 65535                 # a JPEG segment's length field counts itself: 65533 bytes of payload
 _ICC_CHUNK = _SEGMENT_MAX - 2 - 14   # minus the length field, "ICC_PROFILE\0" and its two counters
 
@@ -38,25 +40,34 @@ def encode_photo(pixels: np.ndarray, fmt: str, quality: int, *, icc_profile: byt
                  exif: bytes | None = None) -> bytes:
     """A result photo as png, jpeg or webp, with its colour profile and EXIF.
 
-    pixels: (H, W, 3) RGB uint8, converted to BGR in place to encode (a 24 MP result is not
-    copied: the caller gives up the array). JPEG: `quality`, 4:4:4 chroma from quality 90 (no
-    colour bleeding at edges), ICC profile and EXIF in APP2/APP1 segments. PNG: zlib level
-    PNG_LEVEL (fast; files ~10 % larger than level 6), ICC profile in iCCP, EXIF in eXIf.
-    WebP (whose format stops at 16383 px) keeps neither.
+    pixels: (H, W, 3) RGB uint8. JPEG (libjpeg-turbo through simplejpeg, from RGB rows as they
+    are): `quality`, 4:4:4 chroma from quality 90 (no colour bleeding at edges), ICC profile and
+    EXIF in APP2/APP1 segments. PNG: zlib level PNG_LEVEL (fast; files ~10 % larger than level
+    6), ICC profile in iCCP, EXIF in eXIf; the pixels are turned to BGR in place for OpenCV's
+    encoder, so the caller gives the array up. WebP (whose format stops at 16383 px) keeps
+    neither. A 24 MP result is never copied.
     """
     height, width = pixels.shape[:2]
     if fmt == "webp" and max(height, width) > WEBP_MAX_SIDE:
         raise Unprocessable(f"WebP images can be at most {WEBP_MAX_SIDE} px wide or high and this result is "
                             f"{width}x{height}: choose JPEG or PNG", code="too_large_for_webp")
-    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR, dst=pixels)
     if fmt == "jpeg":
-        parameters = [cv2.IMWRITE_JPEG_QUALITY, quality]
-        if quality >= 90:
-            parameters += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-        return _with_jpeg_metadata(_encoded(bgr, ".jpg", parameters), icc_profile, exif)
+        jpeg = simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=quality, colorspace="RGB",
+                                      colorsubsampling="444" if quality >= 90 else "420")
+        return _with_jpeg_metadata(jpeg, icc_profile, exif)
+    bgr = _to_bgr_in_place(pixels)
     if fmt == "png":
         return _with_png_metadata(_encoded(bgr, ".png", [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL]), icc_profile, exif)
     return _encoded(bgr, ".webp", [cv2.IMWRITE_WEBP_QUALITY, quality])
+
+
+def _to_bgr_in_place(pixels: np.ndarray) -> np.ndarray:
+    """RGB to BGR in place, a band of rows at a time (OpenCV's in-place conversion of a whole
+    image allocates a second one)."""
+    for first in range(0, pixels.shape[0], _BAND_ROWS):
+        band = pixels[first:first + _BAND_ROWS]
+        cv2.cvtColor(band, cv2.COLOR_RGB2BGR, dst=band)
+    return pixels
 
 
 def _encoded(pixels: np.ndarray, extension: str, parameters: list[int]) -> bytes:

@@ -1,8 +1,9 @@
 """The uploaded photo at its own resolution, for rendering full-size results.
 
 The original is decoded once, straight into the (H, W, 3) RGB array the result is composited
-into: libjpeg / libpng write into OpenCV's 3-byte buffer (a 24 MP photo is 72 MB), where
-Pillow would hold a 4-byte copy first and numpy another. Its colour space is kept (the result
+into (a 24 MP photo is 72 MB): JPEGs by libjpeg-turbo through simplejpeg, which writes RGB rows
+into the array itself (OpenCV's decoder holds a second full-size buffer, Pillow a 4-byte copy
+before numpy's); other formats by OpenCV. Its colour space is kept (the result
 carries the same ICC profile), and so is its EXIF, but for the orientation: the pixels are
 turned upright, so the result says orientation 1.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageCms
 
 from ..errors import InvalidImage
@@ -54,6 +56,11 @@ def decode_original(data: bytes) -> Original:
 
 
 def _decode_rgb(data: bytes, has_alpha: bool) -> np.ndarray:
+    if data[:3] == b"\xff\xd8\xff":
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        except ValueError:  # CMYK and other JPEGs libjpeg-turbo cannot turn into RGB itself
+            pass
     buffer = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED if has_alpha else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     decoded = cv2.imdecode(buffer, flags)
