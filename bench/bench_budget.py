@@ -29,7 +29,7 @@ from bench.memcg import MIB, MemoryCgroup, PeakSampler, unavailable_reason  # no
 
 LIMIT = 512 * MIB
 WARM_REQUESTS = 50
-STORE_MB = 64  # the default MAX_STORE_MB: in /dev/shm the store is part of the budget
+STORE_MB = 48  # the default MAX_STORE_MB: in /dev/shm the store is part of the budget
 TARGETS = {"peak": 400 * MIB, "startup": 120 * MIB, "cold": 4.0, "replace": 1.8, "resegment": 0.150,
            "encoder_speedup": 1.5}
 

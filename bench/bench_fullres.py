@@ -4,17 +4,20 @@ with the server's own split of each replace.
 
 The photos: scikit-image's coffee photo with a bottle pasted in (tests/support/real_scenes.py),
 enlarged to 4000x3000 and 6000x4000 with photographic grain added, saved as JPEG quality 95.
-Every replace is on a newly uploaded photo (the upload makes the server encode it, as for a
-first mask) and answers a full-size JPEG, raw. The bottle's own mask is sent as an edited mask
+Each flow runs on a fresh server (its own 512 MB cgroup and store): a product upload, then
+replaces each on a newly uploaded photo (the upload makes the server encode it, as for a first
+mask), each answering a full-size JPEG, raw. The bottle's own mask is sent as an edited mask
 (mask_png_base64): the only weights here are random, whose masks are nonsense, and a
 realistic product size is what the memory and time of a full-size replace depend on. Then 4
-clients at once, each uploading a 12 MP photo and replacing.
+clients at once, each uploading a 12 MP photo and replacing; then a 24 MP replace once the
+store (MAX_STORE_MB of /dev/shm) and the embedding cache are full.
 
     python3 bench/bench_fullres.py        # needs root and a writable cgroup-v1 memory controller
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -45,6 +48,7 @@ from support.checkpoints import write_random_checkpoint  # noqa: E402
 SIZES = {"1280 px": (1280, 960), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
 REPLACES = 3
 CLIENTS = 4
+STORE_FILLING_UPLOADS = 6
 STAGES = ("decode", "composite", "decode_original", "composite_full_size", "encode_output")
 
 
@@ -99,33 +103,55 @@ def main() -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="drishya-fullres-"))
-    shm = Path(tempfile.mkdtemp(prefix="drishya-fullres-", dir="/dev/shm"))
-    port = flow.free_port()
-    url = f"http://127.0.0.1:{port}"
     checkpoint = (flow.write_checkpoint(work / "mobile_sam.pt") if flow.SHARED_GOLDEN.is_file()
                   else write_random_checkpoint(work / "mobile_sam.pt"))
     photos = {name: photo_jpeg(size) for name, size in SIZES.items()}
     product = (REPO / "samples" / "product.png").read_bytes()
     rows = []
     try:
-        env = flow.server_env(port, shm, checkpoint, MAX_CONCURRENT_JOBS="1", QUEUE_TIMEOUT_S="60")
+        for name, photo in photos.items():
+            with _server(checkpoint, work) as (url, group, sampler):
+                product_id = upload(url, product, "product")["image_id"]
+                runs = [replace(url, upload(url, photo[0], "scene")["image_id"], product_id, photo[1])
+                        for _ in range(REPLACES)]
+                rows.append(_row(name, photo[0], runs, sampler.peak, group.stats()))
+        with _server(checkpoint, work) as (url, group, sampler):
+            product_id = upload(url, product, "product")["image_id"]
+            statuses = _concurrent(url, photos["12 MP"], product_id)
+            rows.append((f"{CLIENTS} clients at once, 12 MP each (upload + replace)",
+                         f"{len(photos['12 MP'][0]) / MIB:.1f} MB",
+                         ", ".join(f"{statuses.count(code)}×{code}" for code in sorted(set(statuses))),
+                         "", "", f"{sampler.peak / MIB:.0f} MB / {group.stats().oom_kills} killed"))
+        with _server(checkpoint, work) as (url, group, sampler):
+            data, mask_png = photos["24 MP"]
+            for _ in range(STORE_FILLING_UPLOADS):  # the store full, the embedding cache too
+                scene = upload(url, data, "scene")["image_id"]
+            product_id = upload(url, product, "product")["image_id"]
+            group.reset_peak()
+            sampler.reset()
+            run = replace(url, scene, product_id, mask_png)
+            rows.append((f"replace, 24 MP, after {STORE_FILLING_UPLOADS} more 24 MP uploads (store and caches full)",
+                         f"{len(data) / MIB:.1f} MB", f"{run[0]:.2f} s", "", "",
+                         f"{sampler.peak / MIB:.0f} MB / {group.stats().oom_kills} killed"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _print(rows)
+    return 0
+
+
+@contextlib.contextmanager
+def _server(checkpoint: Path, work: Path):
+    """A fresh container server in a fresh 512 MB cgroup, with its own store: (url, group, sampler)."""
+    shm = Path(tempfile.mkdtemp(prefix="drishya-fullres-", dir="/dev/shm"))
+    port = flow.free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = flow.server_env(port, shm, checkpoint, MAX_CONCURRENT_JOBS="1", QUEUE_TIMEOUT_S="60")
+    try:
         with MemoryCgroup(512 * MIB, "drishya-fullres") as group, PeakSampler(group) as sampler:
             server = flow.start_server(env, work / "server.log", preexec_fn=group.join)
             try:
                 flow.wait_for_health(url, server)
-                product_id = upload(url, product, "product")["image_id"]
-                for name, (data, mask_png) in photos.items():
-                    group.reset_peak()
-                    sampler.reset()
-                    runs = [replace(url, upload(url, data, "scene")["image_id"], product_id, mask_png)
-                            for _ in range(REPLACES + 1)][1:]  # the first warms this size up
-                    rows.append(_row(name, data, runs, sampler.peak, group.stats()))
-                group.reset_peak()
-                sampler.reset()
-                statuses = _concurrent(url, photos["12 MP"], product_id)
-                rows.append((f"{CLIENTS} clients at once, 12 MP each (upload + replace)", f"{len(photos['12 MP'][0]) / MIB:.1f} MB",
-                             ", ".join(f"{statuses.count(code)}×{code}" for code in sorted(set(statuses))),
-                             "", "", f"{sampler.peak / MIB:.0f} MB / {group.stats().oom_kills} killed"))
+                yield url, group, sampler
             except Exception:
                 print((work / "server.log").read_text()[-3000:], file=sys.stderr)
                 print(f"cgroup: {group.stats()}", file=sys.stderr)
@@ -134,10 +160,7 @@ def main() -> int:
                 server.send_signal(signal.SIGTERM)
                 server.wait(60)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
-    _print(rows)
-    return 0
 
 
 def _row(name: str, data: bytes, runs: list, peak: int, stats) -> tuple:
@@ -180,7 +203,8 @@ def _print(rows: list[tuple]) -> None:
     print("|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    times = {row[0].split(",")[1].split("photo")[0].strip(): float(row[2][:-2]) for row in rows if row[2].endswith(" s")}
+    times = {row[0].split(",")[1].split("photo")[0].strip(): float(row[2][:-2])
+             for row in rows if " photo → " in row[0]}
     if "1280 px" in times:
         for name in ("12 MP", "24 MP"):
             if name in times:

@@ -28,7 +28,7 @@ class Config:
     max_side: int = 1280
     max_product_side: int = 2048
     upload_ttl_s: int = 3600
-    max_store_mb: float = 64.0
+    max_store_mb: float = 48.0
     max_upload_mb: float = 32.0
     max_pixels: int = 24_000_000
     max_points: int = 32
@@ -40,7 +40,7 @@ class Config:
     model_preload: bool = False
     model_retry_s: float = 30.0
     torch_threads: int = 1
-    embedding_cache_size: int = 4
+    embedding_cache_size: int = 2
     precompute_embedding: bool = True
     max_concurrent_jobs: int = 1
     max_queued_jobs: int = 4
