@@ -20,6 +20,8 @@ import argparse
 import base64
 import concurrent.futures
 import csv
+import http.cookiejar
+import io
 import json
 import logging
 import os
@@ -56,13 +58,18 @@ class InProcess:
 
 
 class OverHttp:
+    """Calls a function over HTTP, keeping the cookies it is given: a platform's session affinity
+    (Cloud Run --session-affinity) then sends all of this client's calls to one instance, where
+    the scene it uploaded already has its embedding."""
+
     def __init__(self, url: str):
         self._url = url.rstrip("/")
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def call(self, method: str, path: str, *, headers: dict, body: bytes | None = None) -> tuple[int, dict, bytes]:
         request = urllib.request.Request(self._url + path, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=300) as response:
+            with self._opener.open(request, timeout=300) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
@@ -84,24 +91,27 @@ class Client:
         return answer
 
     def upload(self, path: Path, kind: str) -> dict:
-        return self._post("/upload", *_upload_body(path, kind))
+        return _json(self._post("/upload", *_upload_body(path, kind))[1])
 
     def process(self, request: dict) -> dict:
+        return _json(self._post("/process", json.dumps(request).encode(), "application/json")[1])
+
+    def process_raw(self, request: dict) -> tuple[dict, bytes]:
+        """(the answer's headers, the image bytes) of a process request with output.raw."""
         return self._post("/process", json.dumps(request).encode(), "application/json")
 
-    def _post(self, path: str, body: bytes, content_type: str) -> dict:
+    def _post(self, path: str, body: bytes, content_type: str) -> tuple[dict, bytes]:
         headers = {"Content-Type": content_type, "X-App-Password": self._password or ""}
         for _ in range(MAX_RETRIES):
             status, response_headers, data = self._call_showing_cold_start(path, body, headers)
-            answer = _json(data)
             if status == 503 and "Retry-After" in response_headers:
                 wait = min(30, int(response_headers["Retry-After"]))
-                print(f"  busy ({_message(answer, status)}); retrying in {wait} s", file=sys.stderr)
+                print(f"  busy ({_message(_json(data), status)}); retrying in {wait} s", file=sys.stderr)
                 time.sleep(wait)
                 continue
             if status != 200:
-                raise InvokeError(_message(answer, status))
-            return answer
+                raise InvokeError(_message(_json(data), status))
+            return response_headers, data
         raise InvokeError(f"still busy after {MAX_RETRIES} tries")
 
     def _call_showing_cold_start(self, path: str, body: bytes, headers: dict):
@@ -202,12 +212,16 @@ def run_mask(client: Client, args) -> None:
 def run_replace(client: Client, args) -> None:
     scene = client.upload(args.scene, "scene")
     product = client.upload(args.product, "product")
-    answer = client.process({"image_id": scene["image_id"], "product_id": product["image_id"],
-                             **_to_stored_pixels(scene, args.box, args.point), "settings": _settings(args, scene),
-                             "output": {"format": _format_of(args.output)}})
-    _write(args.output, base64.b64decode(answer["image_base64"]))
-    print(f"replaced with {answer['segmenter']} mask, {answer['cutout']} cut-out, {answer['blend_mode']} "
-          f"blend, {answer['timings_ms']['total']:.0f} ms -> {args.output}")
+    facts, image = client.process_raw({
+        "image_id": scene["image_id"], "product_id": product["image_id"],
+        **_to_stored_pixels(scene, args.box, args.point), "settings": _settings(args, scene),
+        "output": {"format": _format_of(args.output), "size": args.size, "raw": True}})
+    _write(args.output, image)
+    width, height = _image_size(image)
+    warnings = facts.get("X-Drishya-Warnings")
+    print(f"replaced with {facts.get('X-Drishya-Segmenter')} mask, {facts.get('X-Drishya-Cutout')} cut-out, "
+          f"{facts.get('X-Drishya-Blend-Mode')} blend: {width}x{height} -> {args.output}"
+          + (f"\n  check: {warnings}" if warnings else ""))
 
 
 def run_demo(client: Client, args) -> None:
@@ -536,6 +550,13 @@ def _metavar(entry: dict) -> str:
     return f"{low_high}|auto" if entry.get("nullable") else low_high
 
 
+def _image_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
 def _format_of(path: Path) -> str:
     return {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(path.suffix.lower(), "png")
 
@@ -577,6 +598,9 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--force", action="store_true", help="redo scenes whose output exists")
     for command in (replace, demo):
         command.add_argument("-o", "--output", type=Path, default=ROOT / "out" / "demo_result.png")
+        command.add_argument("--size", choices=["original", "working"], default="original",
+                             help="the result at the photo's own resolution (default), or the 1280 px working "
+                                  "copy's for a quick look")
     for command in (replace, demo, batch):
         _add_setting_flags(command.add_argument_group("settings (the function's own defaults when not given)"))
     # The sample's own settings, unless given on the command line.
