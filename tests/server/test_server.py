@@ -71,6 +71,22 @@ def test_local_invoke_replace_over_http_writes_the_result(server, tmp_path):
     assert Image.open(output).size == (1280, 960)
 
 
+@pytest.mark.parametrize("size, expected", [([], (4000, 3000)), (["--size", "working"], (1280, 960))],
+                         ids=["original", "working"])
+def test_local_invoke_replace_writes_the_photos_own_size_unless_asked_for_a_preview(server, tmp_path, size,
+                                                                                  expected):
+    photo = tmp_path / "ad-4000.jpg"
+    Image.open(SAMPLES / SAMPLE["scene"]).convert("RGB").resize((4000, 3000)).save(photo, quality=92)
+    box = ",".join(str(round(v * 3.125)) for v in SAMPLE["box"])  # in the file's own pixels
+    output = tmp_path / "result.jpg"
+    completed = subprocess.run([sys.executable, str(REPO / "local_invoke.py"), "--url", server, "--password",
+                                PASSWORD, "replace", "--scene", str(photo), "--box", box,
+                                "--product", str(SAMPLES / SAMPLE["product"]), "-o", str(output), *size],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert Image.open(output).size == expected
+
+
 def test_local_invoke_demo_runs_in_process(tmp_path):
     output = tmp_path / "demo.png"
     env = {"TEMP_DIR": str(tmp_path / "store"), "SEGMENTER": "grabcut", "PATH": "/usr/bin:/bin"}
