@@ -139,3 +139,24 @@ def test_busy_answers_are_waited_out(tmp_path):
     assert "done 4, failed 1, skipped 0 of 5" in completed.stdout, completed.stdout + completed.stderr
     assert all((out / name).exists() for name in sizes)
     assert '"status": 503' in log, "some calls found the one job slot taken, and were retried"
+
+
+@pytest.mark.slow
+@requires_redis
+def test_a_batch_job_keeps_to_one_instance_under_session_affinity(tmp_path):
+    scenes, out = tmp_path / "ads", tmp_path / "out"
+    make_ads(scenes)
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(redis_server(tmp_path / "redis"))
+        urls = []
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            env = function_env(tmp_path / name, STORE_URL=redis.url)
+            urls.append(stack.enter_context(running_function(env, tmp_path / name)).url)
+        proxy = stack.enter_context(RoundRobin(urls, sticky=True))
+        completed = subprocess.run([*run_batch_command(proxy.url, scenes, out), "--jobs", "1"],
+                                   capture_output=True, text=True, timeout=600)
+    assert "done 4, failed 1" in completed.stdout, completed.stdout + completed.stderr
+    # Every upload and replace of the one job on one instance; the other got at most the closing
+    # delete of the product, which the main thread sends.
+    assert sorted(proxy.counts)[0] <= 1, f"one job, one instance: {proxy.counts}"
