@@ -227,7 +227,8 @@ class RedisStore:
         try:
             return StoredItem(key=key, kind=kind.decode(), meta=json.loads(meta), payload=payload)
         except (UnicodeDecodeError, ValueError):  # not ours: unusable, so treat it as gone
-            self.delete(key)
+            with self.connection.guard("remove a damaged item") as client:
+                client.delete(_item(key))
             return None
 
     def contains(self, key: str) -> bool:
