@@ -18,7 +18,7 @@ const ACCEPTED_TYPES = new Map([["image/jpeg", "JPEG"], ["image/png", "PNG"], ["
 const ACCEPTED_EXTENSIONS = /\.(jpe?g|png|webp|gif|bmp|tiff?)$/i;
 const MAX_UPLOAD_MB = 32;
 const MAX_MEGAPIXELS = 24;
-const SEGMENT_DELAY_MS = 100;
+const SEGMENT_DELAY_MS = 0;    // a change asks at once; the next change cancels the request still running
 const RENDER_DELAY_MS = 300;
 const PREVIEW_OUTPUT = { format: "jpeg", quality: 88, size: "working" };
 const EXTENSIONS = { jpeg: "jpg", png: "png", webp: "webp" };
@@ -398,9 +398,8 @@ function maskCaption(mask) {
 }
 
 function resultCaption(answer) {
-  const hint = TOUCH ? "Drag the product to move it, a corner to resize it, the round handle to turn it."
-    : "Drag the product to move it, a corner to resize it, the round handle to turn it.";
-  return answer.warnings?.length ? `The new product is in — please check the notes below. ${hint}` : `The new product is in. ${hint}`;
+  const next = "Download it, or keep adjusting: the result updates by itself.";
+  return answer.warnings?.length ? `The new product is in — please check the notes below. ${next}` : `The new product is in. ${next}`;
 }
 
 function listWarnings(id, warnings) {
@@ -464,6 +463,9 @@ function refreshPanels() {
 
   const result = app.rendered;
   show("result-card", Boolean(result));
+  show("top-download", Boolean(result));
+  show("top-download-size", Boolean(result));
+  $("top-download").disabled = !result || !replaceBody() || app.jobs.has("download");
   show("compare-button", Boolean(result) && tool === "product");
   if (result) {
     $("result-caption").textContent = resultCaption(result.answer);
@@ -496,6 +498,7 @@ function refreshDownloadSize() {
   if (!app.scene) return;
   const [w, h] = fullSize();
   const format = $("download-format").value;
+  $("top-download-size").textContent = `${w} × ${h} px ${format === "jpeg" ? "JPEG" : format.toUpperCase()}`;
   $("download-size").textContent = `${w} × ${h} px ${format === "jpeg" ? "JPEG" : format.toUpperCase()}` +
     (app.downloadBytes ? ` · last file ${(app.downloadBytes / 1048576).toFixed(1)} MB` : "");
 }
@@ -950,6 +953,7 @@ function wire() {
     app.form.setValues(doc().settings, Boolean(doc().layer));
   });
   $("download-button").addEventListener("click", download);
+  $("top-download").addEventListener("click", download);
   $("download-format").addEventListener("change", () => { refreshQuality(); refreshDownloadSize(); });
   window.addEventListener("keydown", onKey);
   api.session.onUnauthorized = () => signOut("Your password was not accepted. Please sign in again.");

@@ -17,21 +17,37 @@ export class Mask {
     this.overlay = null;     // canvas with the tint and outline, built when first drawn
     this.dirty = null;       // [x0, y0, x1, y1] of the overlay still to redraw
     this.saving = null;      // the pending request that stores an edited mask
+    this.extent = null;      // where its pixels are, when known: [x0, y0, x1, y1]
   }
 
   static async fromPngBase64(base64, width, height) {
-    const image = new Image();
-    image.src = `data:image/png;base64,${base64}`;
-    await image.decode();
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const image = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
     const canvas = document.createElement("canvas");
     canvas.width = width;
     canvas.height = height;
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
     ctx.drawImage(image, 0, 0, width, height);
+    image.close();
     const rgba = ctx.getImageData(0, 0, width, height).data;
     const bits = new Uint8Array(width * height);
-    for (let i = 0, j = 0; i < bits.length; i++, j += 4) bits[i] = rgba[j] > 127 && rgba[j + 3] > 127 ? 1 : 0;
-    return new Mask(width, height, bits);
+    let x0 = width, y0 = height, x1 = -1, y1 = -1;
+    for (let y = 0, i = 0; y < height; y++) {
+      for (let x = 0; x < width; x++, i++) {
+        const j = i * 4;
+        if (rgba[j] > 127 && rgba[j + 3] > 127) {
+          bits[i] = 1;
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+          if (y < y0) y0 = y;
+          y1 = y;
+        }
+      }
+    }
+    const mask = new Mask(width, height, bits);
+    // only this part of the overlay needs painting (the rest stays transparent)
+    mask.extent = x1 < 0 ? [0, 0, 0, 0] : [x0 - 1, y0 - 1, x1 + 2, y1 + 2];
+    return mask;
   }
 
   /** A copy to edit: a new mask (no id) that the person painted. */
@@ -142,7 +158,7 @@ export class Mask {
       this.overlay = document.createElement("canvas");
       this.overlay.width = this.width;
       this.overlay.height = this.height;
-      this.dirty = [0, 0, this.width, this.height];
+      this.dirty = this.extent || [0, 0, this.width, this.height];
     }
     if (this.dirty) {
       const x0 = Math.max(0, this.dirty[0]), y0 = Math.max(0, this.dirty[1]);
