@@ -34,8 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from support.function import PASSWORD  # noqa: E402
-from support.servers import function_env, running_function  # noqa: E402
+from support.function import PASSWORD
+from support.servers import function_env, running_function
 
 CHROMIUM = "/usr/bin/chromium"
 SAMPLES = REPO / "samples"
@@ -76,7 +76,7 @@ def machine_notes() -> str:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     return (f"{cpu}, {os.cpu_count()} cores visible; Python {platform.python_version()}; {chromium}; "
             f"page and function on the same machine (loopback)")
 
@@ -207,8 +207,8 @@ def bench_first_mask(repeats: int, precompute: bool) -> tuple[str, str, str]:
             times, waits, server_ms, stages = [], [], [], []
             for i in range(repeats + 1):
                 page.set_input_files("#scene-input", str(SAMPLES / SAMPLE["scene"]))
-                page.wait_for_function(f"drishya.scene && document.getElementById('mark-card').hidden === false "
-                                       f"&& drishya.history.current.box === null")
+                page.wait_for_function("drishya.scene && document.getElementById('mark-card').hidden === false "
+                                       "&& drishya.history.current.box === null")
                 wait_s = wait_precomputed(server.url) if precompute else 0.0
                 if not precompute:
                     while health(server.url).get("model", {}).get("state") != "ready":

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from support.function import PASSWORD
 from support.paths import REPO, SAMPLES
 from support.servers import function_env, running_function

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from support.function import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
