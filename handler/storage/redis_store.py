@@ -6,9 +6,9 @@ its caches (the image embeddings).
 
 Key layout (all under `drishya:`):
 
-    item:<key>        hash {k: kind, m: metadata as JSON, p: payload}, PEXPIREAT its expiry.
-                      One hash per item: one read returns it whole, and an eviction takes all
-                      of it or nothing.
+    item:<key>        hash {k: kind, m: metadata as JSON, p: payload}, PEXPIREAT its expiry
+                      plus a few seconds. One hash per item: one read returns it whole, and an
+                      eviction takes all of it or nothing.
     children:<key>    set of an upload's child keys (its masks and original), expiring with
                       them. A delete reads it and removes them all in one transaction; a SCAN
                       over `item:<key>_*` would walk the whole keyspace on every delete.
@@ -65,6 +65,10 @@ _MAX_CONNECTIONS = 32
 _KEEPALIVE = {option: value for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
               if (option := getattr(socket, name, None)) is not None}
 _NEARLY_FULL = 0.9
+# Items stay this long past their ids' expiry: a request that checked an id just before it
+# expired still finds its item (the client sees 410 after that, never a 404 in between), and
+# the clocks of the instances and of Redis may differ a little.
+EXPIRY_GRACE_S = 5
 # Commands are packed by redis-py's own serializer even where hiredis parses the replies: it sends
 # a large value (an image) as it is, where hiredis's packer would copy it into one buffer with the
 # command (a 15 MB original: 45 MB more at the peak of an upload instead of none).
@@ -208,7 +212,7 @@ class RedisStore:
         self._key_shared = key_shared
 
     def put(self, key: str, kind: str, payload: bytes, meta: dict, expires_at: float) -> None:
-        item, at_ms = _item(key), int(expires_at * 1000)
+        item, at_ms = _item(key), int((expires_at + EXPIRY_GRACE_S) * 1000)
         parent = _parent(key)
         with self.connection.guard("store an upload") as client:
             pipe = client.pipeline(transaction=True)
