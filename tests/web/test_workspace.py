@@ -111,6 +111,10 @@ def test_the_product_is_placed_by_hand_and_every_change_re_renders_without_a_but
     placed = ui.js("drishya.rendered.answer.placement")
     assert placed["anchor"] == "box"
     assert placed["box"][0] > auto_box[0] + 80
+    # the server put the product exactly where the page showed it (the preview's box)
+    requested = ui.js("drishya.rendered.settings.placement")
+    scale = ui.js("drishya.rendered.answer.scale || 1")
+    assert placed["box"] == pytest.approx([v * scale for v in requested], abs=2 * scale)
     ui.shot("02-moved")
 
     # the turn handle, above the product's top edge
