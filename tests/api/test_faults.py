@@ -128,7 +128,7 @@ def test_sigterm_lets_a_running_request_finish_and_leaves_no_partial_file(gunico
     assert json.loads(answer["body"])["image_base64"]
     assert master.wait(timeout=60) == 0
     assert list(store.glob("*.partial")) == []
-    assert len(list(store.glob("*.item"))) == 2, "the inline scene and its mask were stored whole"
+    assert len(list(store.glob("*.item"))) == 3, "the inline scene, its photo as sent and its mask were stored whole"
 
 
 # ---- memory --------------------------------------------------------------------------------
