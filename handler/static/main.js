@@ -115,6 +115,8 @@ function cancelJob(name) {
 function cancelAll() {
   clearTimeout(app.timers.segment);
   clearTimeout(app.timers.render);
+  app.segmentQueued = false;
+  app.renderQueued = false;
   for (const name of [...app.jobs.keys()]) cancelJob(name);
   app.cancelled = true;
   say("Cancelled. Change something to try again.");
@@ -223,9 +225,11 @@ async function runSegment() {
   const d = doc();
   const key = promptKey(d);
   if (!app.scene || !key || d.editedMask || app.masks.has(key)) { refreshStale(); return; }
+  // One request at a time: a cancelled fetch does not stop the server's work, so aborting
+  // and asking again would only queue up there. The newest prompt goes next.
+  if (app.jobs.has("segment")) { app.segmentQueued = true; return; }
   const scene = app.scene;
   const job = startJob("segment", "Finding the product…");
-  cancelJob("render");
   refreshStale();
   fieldError("mask-error", null);
   const body = { image_id: scene.id };
@@ -251,6 +255,8 @@ async function runSegment() {
     if (error instanceof api.ApiError && error.gone) { expired(); return; }
     reportError("mask-error", error);
     refreshStale();
+  } finally {
+    if (app.segmentQueued && !app.jobs.has("segment")) { app.segmentQueued = false; scheduleSegment(); }
   }
 }
 
@@ -310,6 +316,7 @@ async function runRender() {
   const body = replaceBody();
   if (!body) return;
   const key = renderKey(body);
+  if (app.jobs.has("render")) { app.renderQueued = true; refreshStale(); return; }
   const job = startJob("render", app.rendered ? "Updating the result…" : "Putting the new product in…");
   job.key = key;
   refreshStale();
@@ -337,6 +344,7 @@ async function runRender() {
     reportError("product-error", error);
   } finally {
     refreshStale();
+    if (app.renderQueued && !app.jobs.has("render")) { app.renderQueued = false; scheduleRender(0); }
   }
 }
 
@@ -926,9 +934,9 @@ function wire() {
   const hold = (on) => (e) => {
     if (e.type === "keydown" && e.key !== " " && e.key !== "Enter") return;
     if (e.type === "keydown" && e.repeat) return;
+    if (on && e.pointerId !== undefined) compare.setPointerCapture(e.pointerId);
     app.editor.comparing = on;
     compare.setAttribute("aria-pressed", String(on));
-    compare.textContent = on ? "Before" : "Hold: before";
     app.editor.requestDraw();
   };
   compare.addEventListener("pointerdown", hold(true));
