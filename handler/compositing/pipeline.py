@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -36,6 +37,12 @@ from .warnings import QualityWarning, product_background_busy, product_upscaled
 OPAQUE_U8 = 128          # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
 IMAGE_STAT_STRIDE = 4    # "image" grading target: every 4th pixel each way is plenty
 MASK_STAT_ROWS = 64      # the "area" grading target gathers the mask's pixels this many rows at a time
+FILL_CONTEXT_PX = 256    # an injected fill sees at least this much scene around the hole (x pixel_scale)
+
+Fill = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""fill(image, hole, covered) -> image: HxWx3 uint8 scene region, HxW bool hole (the pixels
+to repaint) and covered (hole pixels the new product will hide); returns a new HxWx3 uint8
+image in which only hole pixels differ from `image`."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,8 @@ class CompositeResult:
 
 
 def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
-                    settings: CompositeSettings = CompositeSettings()) -> CompositeResult:
+                    settings: CompositeSettings = CompositeSettings(), fill: Fill | None = None,
+                    pixel_scale: float = 1.0) -> CompositeResult:
     """Replace the product under `mask` in `scene` by `product`.
 
     scene: HxWx3 uint8 RGB. mask: HxW bool, the old product's pixels. product: hxwx4 uint8
@@ -87,6 +95,10 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     Only a region of interest around the mask and the new product is processed; all other
     pixels are copied unchanged. The result says where the product went and what the user
     should check (warnings).
+    The old product's place (the hole: the mask grown by settings.remove_margin) is repainted
+    by `fill` (see Fill), which sees the hole with at least FILL_CONTEXT_PX of scene around it;
+    None: removal.fill_hole. pixel_scale: this scene's px per px of the stored (working)
+    scene, for a scene rendered at another resolution (remove_margin is in stored-scene px).
     Raises CompositingError for an empty mask, a product with nothing opaque, or malformed
     arrays.
     """
@@ -111,7 +123,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     feather = auto_feather(size) if settings.feather is None else settings.feather
     wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
     reach = max(feather_reach(feather), wrap)
-    grow = _hole_grow_px(mask_box, feather) if settings.remove_old else 0
+    grow = round(settings.remove_margin * pixel_scale) if settings.remove_old else 0
     context = _context_px(mask_box)
     image_box = (0, 0, width, height)
     visible = bounding_box(rgba[..., 3] > 0)
@@ -135,11 +147,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     out = scene.copy()
     background = out[y1:y2, x1:x2]   # a view: the steps below edit the result in place
     if settings.remove_old:
-        covered = np.zeros(mask_roi.shape, bool)
-        if layer is not None:
-            covered[_local(window, roi)] = fully_covered(layer)
-        background[...] = fill_hole(original, hole_for(mask_roi, grow), covered)
-        del covered
+        _remove(scene, mask, mask_box, background, roi, layer, grow, fill, pixel_scale)
     blend_used = "alpha"
     if layer is not None:
         if shadowed:
@@ -151,6 +159,31 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
     placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
     return CompositeResult(out, cut.method, blend_used, placement, feather, warnings)
+
+
+def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.ndarray, roi: Box,
+            layer: ProductLayer | None, grow: int, fill: Fill | None, pixel_scale: float) -> None:
+    """Repaint the old product's place (its mask grown by `grow` px) in `background`, the
+    output's ROI (edited in place). An injected fill works on a region wide enough for its
+    context (FILL_CONTEXT_PX, or the hole's size); only hole pixels inside the ROI are copied."""
+    region = roi
+    if fill is not None:
+        side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1]) + 2 * grow
+        reach = max(round(FILL_CONTEXT_PX * pixel_scale), side) + grow
+        region = union(roi, intersect(expand(mask_box, reach), (0, 0, mask.shape[1], mask.shape[0])))
+    x1, y1, x2, y2 = region
+    hole = hole_for(mask[y1:y2, x1:x2], grow)
+    covered = np.zeros(hole.shape, bool)
+    if layer is not None:
+        covered[_local(layer.window, region)] = fully_covered(layer)
+    filled = (fill or fill_hole)(scene[y1:y2, x1:x2], hole, covered)
+    del covered
+    inner = _local(roi, region)
+    if fill is None:
+        background[...] = filled[inner]
+    else:
+        # only hole pixels, whatever the fill returned elsewhere
+        np.copyto(background, filled[inner], where=hole[inner][..., None])
 
 
 def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings) -> tuple[Box, str]:
@@ -199,13 +232,6 @@ def _cropped(image: np.ndarray, box: Box) -> np.ndarray:
 def _shifted(box: Box, origin: Box) -> Box:
     """box expressed relative to origin's top-left corner."""
     return box[0] - origin[0], box[1] - origin[1], box[2] - origin[0], box[3] - origin[1]
-
-
-def _hole_grow_px(mask_box: Box, feather: int) -> int:
-    """How far past the mask the old product is removed: wider for big masks (their edges are
-    less exact), but never past the area the feather may touch anyway (feather + 2 px)."""
-    side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1])
-    return min(feather + 2, 2 + round(0.01 * side))
 
 
 def _context_px(mask_box: Box) -> int:
