@@ -170,7 +170,7 @@ def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.n
     if fill is not None:
         side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1]) + 2 * grow
         reach = max(round(FILL_CONTEXT_PX * pixel_scale), side) + grow
-        region = union(roi, intersect(expand(mask_box, reach), (0, 0, mask.shape[1], mask.shape[0])))
+        region = union(roi, _inside(expand(mask_box, reach), (0, 0, mask.shape[1], mask.shape[0])))
     x1, y1, x2, y2 = region
     hole = hole_for(mask[y1:y2, x1:x2], grow)
     covered = np.zeros(hole.shape, bool)
@@ -184,6 +184,15 @@ def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.n
     else:
         # only hole pixels, whatever the fill returned elsewhere
         np.copyto(background, filled[inner], where=hole[inner][..., None])
+
+
+def _inside(box: Box, image_box: Box) -> Box:
+    """box shifted to lie inside image_box where it fits (a fill centred on a hole near the
+    frame's edge takes its context from the other side), then clipped to it."""
+    x1, y1, x2, y2 = box
+    dx = max(image_box[0] - x1, 0) - max(x2 - image_box[2], 0)
+    dy = max(image_box[1] - y1, 0) - max(y2 - image_box[3], 0)
+    return intersect((x1 + dx, y1 + dy, x2 + dx, y2 + dy), image_box)
 
 
 def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings) -> tuple[Box, str]:
