@@ -15,6 +15,7 @@ from .. import compositing
 from ..errors import Unprocessable
 from ..imaging.decode import decode_upload
 from ..imaging.encode import decode_mask_png, encode_image, encode_mask_png
+from ..inpainting.service import Inpainting
 from ..platform.runtime import Runtime
 from ..segmentation.quality import mask_warnings
 from ..storage.records import StoredImage
@@ -58,11 +59,15 @@ def process(runtime: Runtime, request: ProcessRequest) -> dict | RawImage:
         return _mask_answer(scene, cut, clock)
     with clock.stage("decode"):
         product = _product(runtime, request.product)
+    inpainting = runtime.inpainting.fill_for(needed=request.settings.remove_old)  # loads the model on first use
     with clock.stage("composite"):
-        result = _composite(scene.pixels, cut.mask, product, request.settings)
+        result = _composite(scene.pixels, cut.mask, product, request.settings, inpainting.fill)
+    if inpainting.fill_ms:  # the learned fill's share of composite, reported on its own
+        clock.record("composite", -inpainting.fill_ms)
+        clock.record("fill", inpainting.fill_ms)
     with clock.stage("encode_output"):
         encoded = encode_image(result.image, request.output.format, request.output.quality)
-    return _replace_answer(scene, cut, result, encoded, request.output, clock)
+    return _replace_answer(scene, cut, result, encoded, request.output, clock, inpainting)
 
 
 def _scene(runtime: Runtime, source: ImageSource) -> StoredImage:
@@ -109,9 +114,9 @@ def _cut_out(runtime: Runtime, request: ProcessRequest, scene: StoredImage, cloc
 
 
 def _composite(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
-               settings: compositing.CompositeSettings) -> compositing.CompositeResult:
+               settings: compositing.CompositeSettings, fill=None) -> compositing.CompositeResult:
     try:
-        return compositing.replace_product(scene, mask, product, settings)
+        return compositing.replace_product(scene, mask, product, settings, fill=fill)
     except compositing.CompositingError as error:
         status = 400 if error.code in ("invalid_image", "invalid_mask") else 422
         raise Unprocessable(error.message, code=error.code, status=status) from None
@@ -133,12 +138,15 @@ def _mask_answer(scene: StoredImage, cut: CutOut, clock: Stopwatch) -> dict:
 
 
 def _replace_answer(scene: StoredImage, cut: CutOut, result: compositing.CompositeResult, encoded: bytes,
-                    output: OutputOptions, clock: Stopwatch) -> dict | RawImage:
-    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode, "feather": result.feather}
+                    output: OutputOptions, clock: Stopwatch, inpainting: Inpainting) -> dict | RawImage:
+    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode, "feather": result.feather,
+             "inpainter": inpainting.inpainter}
+    reasons = [reason for reason in (facts.get("fallback_reason"), inpainting.fallback_reason) if reason]
+    facts.update({"fallback_reason": "; ".join(reasons)} if reasons else {})
     warnings = cut.warnings() + [warning.as_dict() for warning in result.warnings]
     if output.raw:
         headers = {f"X-Drishya-{key.replace('_', '-').title()}": str(facts[key])
-                   for key in ("segmenter", "cutout", "blend_mode", "mask_id")}
+                   for key in ("segmenter", "cutout", "blend_mode", "mask_id", "inpainter")}
         headers["X-Drishya-Placement"] = json.dumps(result.placement.as_dict())
         headers["X-Drishya-Warnings"] = ",".join(warning["code"] for warning in warnings)
         return RawImage(encoded, output.content_type, headers)

@@ -13,6 +13,8 @@ from typing import Mapping
 
 SEGMENTERS = ("auto", "grabcut", "mobilesam")
 CHECKPOINT_FILENAME = "mobile_sam.pt"
+INPAINTERS = ("auto", "model", "classic")
+INPAINT_CHECKPOINT_FILENAME = "migan_512_places2.pt"
 
 
 class ConfigError(ValueError):
@@ -48,10 +50,18 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     auth_max_failures: int = 10
     auth_window_s: float = 60.0
+    inpainter: str = "auto"
+    inpaint_model_path: Path | None = None
+    inpaint_model_url: str | None = None
+    inpaint_model_sha256: str | None = None
 
     @property
     def checkpoint_path(self) -> Path:
         return self.model_path or self.model_cache_dir / CHECKPOINT_FILENAME
+
+    @property
+    def inpaint_checkpoint_path(self) -> Path:
+        return self.inpaint_model_path or self.model_cache_dir / INPAINT_CHECKPOINT_FILENAME
 
     @property
     def store_dir(self) -> Path:
@@ -83,6 +93,12 @@ class Config:
             raise ConfigError(f"SEGMENTER must be one of {', '.join(SEGMENTERS)}, not {segmenter!r}")
         if read.optional("MODEL_URL") and not read.optional("MODEL_SHA256"):
             raise ConfigError("MODEL_URL needs MODEL_SHA256, so that a download is verified before use")
+        inpainter = read.text("INPAINTER", cls.inpainter).lower()
+        if inpainter not in INPAINTERS:
+            raise ConfigError(f"INPAINTER must be one of {', '.join(INPAINTERS)}, not {inpainter!r}")
+        if read.optional("INPAINT_MODEL_URL") and not read.optional("INPAINT_MODEL_SHA256"):
+            raise ConfigError("INPAINT_MODEL_URL needs INPAINT_MODEL_SHA256, so that a download is verified "
+                              "before use")
         return cls(
             app_password=read.optional("APP_PASSWORD"),
             secret_key=read.optional("SECRET_KEY"),
@@ -111,6 +127,10 @@ class Config:
             cors_origins=tuple(o for o in read.text("CORS_ORIGINS", "").replace(",", " ").split() if o),
             auth_max_failures=read.integer("AUTH_MAX_FAILURES", cls.auth_max_failures, minimum=1),
             auth_window_s=read.number("AUTH_WINDOW_S", cls.auth_window_s, minimum=1),
+            inpainter=inpainter,
+            inpaint_model_path=read.optional_path("INPAINT_MODEL_PATH"),
+            inpaint_model_url=read.optional("INPAINT_MODEL_URL"),
+            inpaint_model_sha256=(read.optional("INPAINT_MODEL_SHA256") or "").lower() or None,
         )
 
 
