@@ -1,6 +1,13 @@
-"""MI-GAN inpainting generator: literal vs lean execution, speed and memory.
+"""MI-GAN inpainting generator: literal vs lean execution, speed and memory; and the whole
+function with the learned fill in a real 512 MB cgroup.
 
     python bench/bench_inpainting.py [--checkpoint PATH] [--repeats N]
+    python bench/bench_inpainting.py --service [--replaces N]     # root, cgroup v1
+
+--service: the container's server (python -m handler.platform.server) in a 512 MB memory
+cgroup, MobileSAM and MI-GAN both with random weights of the published layout
+(tests/support), run twice over the same flow: INPAINTER=classic (today's fill) and
+INPAINTER=auto with the MI-GAN checkpoint. See service_main for the flow and the measures.
 
 Without --checkpoint, seeded random weights are written as an fp32 checkpoint to a temporary
 file. The input is samples/scene.jpg cropped to a square, resized to 512 x 512, with an
@@ -174,12 +181,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="MI-GAN 512 state dict (default: seeded random weights)")
     parser.add_argument("--repeats", type=int, default=7, help="timed forwards per execution (>= 5)")
+    parser.add_argument("--service", action="store_true", help="the whole function in a 512 MB cgroup")
+    parser.add_argument("--replaces", type=int, default=7, help="--service: timed replaces of each kind")
+    parser.add_argument("--rounds", type=int, default=2, help="--service: runs of each configuration, alternated")
     parser.add_argument("--memory-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--speed-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--execution", choices=EXECUTIONS, default="lean", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.repeats < 5:
         parser.error("--repeats must be at least 5")
+    if parsed.service:
+        sys.path.insert(0, str(REPO))
+        from bench.bench_inpainting_service import service_main
+
+        sys.exit(service_main(parsed))
     if parsed.memory_worker:
         memory_worker(parsed)
     elif parsed.speed_worker:
