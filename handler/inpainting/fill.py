@@ -57,7 +57,10 @@ NOISE_DETAIL_SHARE = 1 - 2 * (6 / 16) ** 2 + ((1 + 16 + 36 + 16 + 1) / 256) ** 2
 MEMO_HOLE_IOU = 0.9
 MEMO_PIXEL_DIFF = 6.0
 
-Network = Callable[["torch.Tensor"], "torch.Tensor"]  # noqa: F821 (torch is imported on use)
+Network = Callable[..., "torch.Tensor"]  # noqa: F821 (torch is imported on use)
+"""network(x, rows=(lo, hi)) -> output: x the (1, 4, 512, 512) generator input, output its
+(1, 3, 512, 512) output, of which only rows [lo, hi) are used (a network may compute only
+those: migan_lean.LeanMiGan does)."""
 Fill = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 Box = tuple[int, int, int, int]
 
@@ -85,6 +88,7 @@ class Memo:
     known: np.ndarray       # 512x512 bool
     pixels: np.ndarray      # 512x512x3 uint8, the network's view of the scene
     output: np.ndarray      # 512x512x3 float32, 0..255
+    rows: tuple[int, int]   # the output's rows that were computed
 
 
 def crop_for(hole_box: Box, shape: tuple[int, int]) -> Crop:
@@ -142,12 +146,14 @@ class LearnedFill:
         reused = self._memo_crop(box)
         if reused is not None:
             pixels, known = network_view(image, hole, reused)
-            if self._memo_matches(pixels, known):
+            rows = rows_needed(box, reused)
+            if self._memo_matches(pixels, known) and self.memo.rows[0] <= rows[0] and rows[1] <= self.memo.rows[1]:
                 return self.memo.output, reused
         crop = crop_for(box, hole.shape)
         pixels, known = network_view(image, hole, crop)
+        rows = rows_needed(box, crop)
         try:
-            output = run_network(self.network, pixels, known)
+            output = run_network(self.network, pixels, known, rows)
         except Exception as error:  # any failure of the model falls back to the classical fill
             if self.fallback is None:
                 raise
@@ -155,7 +161,7 @@ class LearnedFill:
                                     f"({_describe(error)}); the classical fill was used")
             return None, crop
         self.network_runs += 1
-        self.memo = Memo(box, crop, known, pixels, output)
+        self.memo = Memo(box, crop, known, pixels, output, rows)
         return output, crop
 
     def _memo_crop(self, box: Box) -> Crop | None:
@@ -209,14 +215,28 @@ def _cropped(array: np.ndarray, crop: Crop) -> np.ndarray:
     return inner
 
 
-def run_network(network: Network, pixels: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """The network's output for a 512x512 view: 512x512x3 float32 RGB, 0..255 (not rounded)."""
+def rows_needed(box: Box, crop: Crop) -> tuple[int, int]:
+    """The network output's rows [lo, hi) that mapping it onto the hole's box reads: the box's
+    rows at 512 plus the reach of the bicubic kernel (or of the area shrink)."""
+    f = crop.factor
+    top, bottom = box[1] - crop.y, box[3] - crop.y     # crop rows of the box, [top, bottom)
+    if f < 1:
+        lo, hi = math.floor(top / f) - 1, math.ceil(bottom / f) + 1
+    else:
+        lo, hi = math.floor((top + 0.5) / f - 0.5) - 2, math.ceil((bottom - 0.5) / f - 0.5) + 3
+    return max(lo, 0), min(hi, MODEL_SIDE)
+
+
+def run_network(network: Network, pixels: np.ndarray, known: np.ndarray,
+                rows: tuple[int, int] = (0, MODEL_SIDE)) -> np.ndarray:
+    """The network's output for a 512x512 view: 512x512x3 float32 RGB, 0..255 (not rounded);
+    only `rows` are meaningful."""
     import torch
 
     from .pixels import to_model_input
 
     with torch.inference_mode():
-        output = network(to_model_input(pixels, known))
+        output = network(to_model_input(pixels, known), rows=rows)
     if tuple(output.shape) != (1, 3, MODEL_SIDE, MODEL_SIDE):
         raise ValueError(f"the network returned {tuple(output.shape)}, not (1, 3, 512, 512)")
     rgb = output[0].permute(1, 2, 0).mul(127.5).add_(127.5).clamp_(0, 255)

@@ -22,9 +22,10 @@ class FakeNetwork:
         self.colour, self.image = colour, image
         self.inputs: list[torch.Tensor] = []
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, rows=None) -> torch.Tensor:
         assert x.shape == (1, 4, MODEL_SIDE, MODEL_SIDE) and x.dtype == torch.float32
         self.inputs.append(x.clone())
+        self.rows = rows
         if self.image is not None:
             rgb = torch.from_numpy(self.image.astype(np.float32)).permute(2, 0, 1)[None]
         else:
@@ -194,7 +195,7 @@ def test_nothing_visible_goes_to_the_fallback_without_the_network(scene_with_hol
 def test_a_failing_network_falls_back_and_says_why(scene_with_hole):
     image, hole = scene_with_hole
 
-    def broken(x):
+    def broken(x, rows=None):
         raise MemoryError
 
     fill = LearnedFill(broken, fallback=lambda image, hole, covered: image.copy())
@@ -251,3 +252,27 @@ def test_a_hole_in_a_tiny_image_is_enlarged_for_the_network_and_shrunk_back():
 def test_every_constant_is_what_the_docstring_says():
     assert fill_module.MIN_CROP == MODEL_SIDE == 512
     assert 0 < fill_module.NOISE_DETAIL_SHARE < 1
+
+
+class RowsOnlyNetwork(FakeNetwork):
+    """Answers its colour on the rows asked for, and garbage elsewhere."""
+
+    def __call__(self, x, rows=None):
+        out = super().__call__(x, rows).clone()
+        lo, hi = rows
+        out[..., :lo, :] = 5.0
+        out[..., hi:, :] = -5.0
+        return out
+
+
+@pytest.mark.parametrize("shape, centre, axes", [((600, 800), (420, 300), (90, 160)),
+                                                  ((120, 160), (80, 60), (20, 30)),
+                                                  ((1400, 1800), (900, 700), (300, 420))])
+def test_the_fill_reads_only_the_rows_it_asks_the_network_for(shape, centre, axes):
+    image = textured(*shape)
+    hole = ellipse(shape, centre, axes)
+    network = RowsOnlyNetwork(colour=(40, 200, 90))
+    limited = LearnedFill(network)(image, hole, no_cover(hole))
+    lo, hi = network.rows
+    assert 0 <= lo < hi <= MODEL_SIDE and (lo, hi) != (0, MODEL_SIDE) or shape == (120, 160)
+    assert np.array_equal(limited, LearnedFill(FakeNetwork(colour=(40, 200, 90)))(image, hole, no_cover(hole)))
