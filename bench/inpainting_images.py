@@ -96,13 +96,18 @@ def measure(folder: Path, name: str) -> dict:
         blur = lambda x: cv2.GaussianBlur(x, (0, 0), 2)  # noqa: E731
         error = float(np.abs(blur(truth) - blur(filled)).mean(axis=2)[hole].mean())
 
-        def grain(pixels):
-            grey = pixels.mean(axis=2)
-            detail = (grey - cv2.GaussianBlur(grey, (5, 5), 0))[hole]
-            return 1.4826 * float(np.median(np.abs(detail - np.median(detail))))
-
-        rows[photo] = (error, grain(filled) / max(grain(truth), 1e-3))
+        rows[photo] = (error, _grain(filled, hole) / max(_grain(truth, hole), 1e-3))
     return rows
+
+
+def _grain(pixels, where):
+    """Spread (median absolute deviation x 1.4826) of the 5x5-Gaussian detail of the grey image at `where`."""
+    import cv2
+    import numpy as np
+
+    grey = pixels.mean(axis=2)
+    detail = (grey - cv2.GaussianBlur(grey, (5, 5), 0))[where]
+    return 1.4826 * float(np.median(np.abs(detail - np.median(detail))))
 
 
 def compose(folders: dict[str, Path], target: Path) -> list[Path]:
@@ -140,9 +145,10 @@ def _side_by_side(panels, labels, cv2, np):
                              interpolation=cv2.INTER_AREA) for p in panels]
     gap = np.full((panels[0].shape[0] + 28, 6, 3), 255, np.uint8)
     columns = []
-    for panel, label in zip(panels, labels):
+    for panel, label in zip(panels, labels, strict=True):
         caption = np.full((28, panel.shape[1], 3), 255, np.uint8)
-        scale = min(0.5, 0.5 * panel.shape[1] / max(1, cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0] + 8))
+        text_width = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0]
+        scale = min(0.5, 0.5 * panel.shape[1] / max(1, text_width + 8))
         cv2.putText(caption, label, (4, 19), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), 1, cv2.LINE_AA)
         columns += [np.vstack([caption, panel]), gap]
     return np.hstack(columns[:-1])

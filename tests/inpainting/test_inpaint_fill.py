@@ -97,7 +97,7 @@ def test_the_seam_is_soft_and_inside_the_hole(scene_with_hole):
     # the outermost ring of the hole is mostly the scene, the inside the network's
     assert rim < 0.5 * deep
     by_depth = [change[(distance > d) & (distance <= d + 1)].mean() for d in range(0, 6)]
-    assert all(a <= b + 1.0 for a, b in zip(by_depth, by_depth[1:]))
+    assert all(a <= b + 1.0 for a, b in zip(by_depth[:-1], by_depth[1:], strict=True))
 
 
 def test_seam_weight_rises_from_the_rim_to_one_and_ignores_the_frame_border():
