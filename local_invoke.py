@@ -196,8 +196,11 @@ def run_replace(client: Client, args) -> None:
                              **_to_stored_pixels(scene, args.box, args.point), "settings": _settings(args, scene),
                              "output": {"format": _format_of(args.output)}})
     _write(args.output, base64.b64decode(answer["image_base64"]))
+    fill = f", {answer['inpainter']} fill" if answer.get("inpainter") else ""
     print(f"replaced with {answer['segmenter']} mask, {answer['cutout']} cut-out, {answer['blend_mode']} "
-          f"blend, {answer['timings_ms']['total']:.0f} ms -> {args.output}")
+          f"blend{fill}, {answer['timings_ms']['total']:.0f} ms -> {args.output}")
+    if answer.get("fallback_reason"):
+        print(f"  note: {answer['fallback_reason']}")
 
 
 def run_demo(client: Client, args) -> None:
