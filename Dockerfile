@@ -26,16 +26,22 @@ COPY main.py local_invoke.py ./
 COPY handler/ handler/
 COPY samples/ samples/
 
-# Bake the MobileSAM weights in, verified by SHA-256, so that the container starts ready with no
-# download. By default the published checkpoint (address, size and hash pinned in
-# handler/segmentation/weights.py); pass MODEL_URL and MODEL_SHA256 for another, or BAKE_MODEL=0
-# to build without weights (the offline segmenter serves, or set MODEL_URL at run time).
+# Bake the weights in, so that the container starts ready with no download: MobileSAM verified
+# by SHA-256, and MI-GAN (IOPaint's TorchScript trace of the 512 Places2 generator, verified by
+# MD5 and converted once to a plain state dict beside it). By default the published files
+# (addresses and digests pinned in handler/models/weights.py); pass MODEL_URL and MODEL_SHA256,
+# or INPAINT_TRACE_URL and INPAINT_TRACE_MD5, for others, or BAKE_MODEL=0 to build without
+# weights (the offline segmenter and the classical fill serve, or set MODEL_URL /
+# INPAINT_MODEL_URL at run time).
 ARG BAKE_MODEL=1
 ARG MODEL_URL=
 ARG MODEL_SHA256=
+ARG INPAINT_TRACE_URL=
+ARG INPAINT_TRACE_MD5=
 RUN if [ "$BAKE_MODEL" = "1" ]; then \
-      if [ -n "$MODEL_URL" ]; then python local_invoke.py fetch-model --model-url "$MODEL_URL" --sha256 "$MODEL_SHA256"; \
-      else python local_invoke.py fetch-model; fi; \
+      python local_invoke.py fetch-model \
+        ${MODEL_URL:+--model-url "$MODEL_URL" --sha256 "$MODEL_SHA256"} \
+        ${INPAINT_TRACE_URL:+--inpaint-url "$INPAINT_TRACE_URL" --inpaint-md5 "$INPAINT_TRACE_MD5"}; \
       chmod -R a+rX /opt/drishya; \
     fi
 

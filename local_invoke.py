@@ -9,7 +9,7 @@ server needed), or against a running or deployed function with --url.
     python local_invoke.py mask --scene ad.jpg --box 120,80,560,640 -o mask.png
     python local_invoke.py health --url https://drishya.example.app
     python local_invoke.py batch --product new.png --scenes ads/ --boxes boxes.csv -o out/ [--jobs 2]
-    python local_invoke.py fetch-model
+    python local_invoke.py fetch-model [--only mobilesam|migan]
 
 --box and --point are in the input file's pixels (after EXIF orientation); they are
 converted to the stored image's pixels, which may be downscaled to MAX_SIDE.
@@ -218,10 +218,13 @@ def run_replace(client: Client, args) -> None:
         "output": {"format": _format_of(args.output), "size": args.size, "raw": True}})
     _write(args.output, image)
     width, height = _image_size(image)
+    fill = facts.get("X-Drishya-Inpainter")
     warnings = facts.get("X-Drishya-Warnings")
     print(f"replaced with {facts.get('X-Drishya-Segmenter')} mask, {facts.get('X-Drishya-Cutout')} cut-out, "
-          f"{facts.get('X-Drishya-Blend-Mode')} blend: {width}x{height} -> {args.output}"
-          + (f"\n  check: {warnings}" if warnings else ""))
+          f"{facts.get('X-Drishya-Blend-Mode')} blend" + (f", {fill} fill" if fill else "")
+          + f": {width}x{height} -> {args.output}"
+          + (f"\n  check: {warnings}" if warnings else "")
+          + (f"\n  note: {facts['X-Drishya-Fallback-Reason']}" if facts.get("X-Drishya-Fallback-Reason") else ""))
 
 
 def run_demo(client: Client, args) -> None:
@@ -489,10 +492,18 @@ def _clock(seconds: float) -> str:
 
 def run_fetch_model(args) -> None:
     sys.path.insert(0, str(ROOT))
-    from handler.models.weights import PUBLISHED_CHECKPOINT, fetch_checkpoint, verify_checkpoint
     from handler.platform.config import Config
 
-    destination = Config.from_env().checkpoint_path
+    config = Config.from_env()
+    if args.only in (None, "mobilesam"):
+        _fetch_segmenter(args, config.checkpoint_path)
+    if args.only in (None, "migan"):
+        _fetch_inpainter(args, config.inpaint_checkpoint_path)
+
+
+def _fetch_segmenter(args, destination: Path) -> None:
+    from handler.models.weights import PUBLISHED_CHECKPOINT, fetch_checkpoint, verify_checkpoint
+
     url = args.model_url or PUBLISHED_CHECKPOINT.url
     sha256 = args.sha256 or PUBLISHED_CHECKPOINT.sha256
     size = None if args.model_url else PUBLISHED_CHECKPOINT.size
@@ -501,10 +512,37 @@ def run_fetch_model(args) -> None:
         print(f"{destination} is present and verified")
         return
     print(f"downloading {url}", file=sys.stderr)
-    fetch_checkpoint(url, destination, sha256=sha256, size=size,
-                     on_progress=lambda done, total: print(f"  {done / 1e6:.1f} / "
-                                                           f"{(total or 0) / 1e6:.1f} MB", file=sys.stderr))
+    fetch_checkpoint(url, destination, sha256=sha256, size=size, on_progress=_show_progress)
     print(f"verified and saved {destination}")
+
+
+def _fetch_inpainter(args, destination: Path) -> None:
+    """The MI-GAN trace, verified by MD5 (or --inpaint-sha256), converted to a plain state dict."""
+    from handler.inpainting.fetch import fetch_converted
+    from handler.inpainting.migan import CheckpointError, load_migan
+    from handler.models.weights import PUBLISHED_INPAINT_TRACE, DownloadError, sha256_of
+
+    if destination.is_file():
+        try:
+            load_migan(destination)   # checks every key and shape
+        except CheckpointError as error:
+            raise DownloadError(f"{destination} is not a usable MI-GAN checkpoint ({error}); remove it "
+                                "to fetch it again") from None
+        print(f"{destination} is present (SHA-256 {sha256_of(destination)})")
+        return
+    url = args.inpaint_url or PUBLISHED_INPAINT_TRACE.url
+    md5 = args.inpaint_md5 or (None if args.inpaint_url else PUBLISHED_INPAINT_TRACE.md5)
+    sha256 = args.inpaint_sha256
+    if not (md5 or sha256):
+        raise DownloadError("--inpaint-url needs --inpaint-md5 or --inpaint-sha256")
+    print(f"downloading {url}", file=sys.stderr)
+    traced_sha256 = fetch_converted(url, destination, md5=md5, sha256=sha256, on_progress=_show_progress)
+    print(f"verified ({'MD5 ' + md5 if md5 else 'SHA-256'}; SHA-256 of the download {traced_sha256}), "
+          f"converted to a plain state dict and saved {destination} (SHA-256 {sha256_of(destination)})")
+
+
+def _show_progress(done: int, total: int | None) -> None:
+    print(f"  {done / 1e6:.1f} / {(total or 0) / 1e6:.1f} MB", file=sys.stderr)
 
 
 def _settings_schema() -> list[dict]:
@@ -576,9 +614,14 @@ def _parser() -> argparse.ArgumentParser:
     mask = commands.add_parser("mask", help="cut out the product and write its mask")
     replace = commands.add_parser("replace", help="replace the product in the scene")
     demo = commands.add_parser("demo", help="replace the product in the bundled sample scene")
-    fetch = commands.add_parser("fetch-model", help="download and verify the MobileSAM checkpoint")
-    fetch.add_argument("--model-url", help="download from here instead of the published address")
+    fetch = commands.add_parser("fetch-model", help="download and verify the MobileSAM and MI-GAN checkpoints")
+    fetch.add_argument("--only", choices=("mobilesam", "migan"), help="fetch only this one")
+    fetch.add_argument("--model-url", help="download MobileSAM from here instead of the published address")
     fetch.add_argument("--sha256", help="expected SHA-256 of --model-url")
+    fetch.add_argument("--inpaint-url", help="download the MI-GAN TorchScript trace from here instead of "
+                                             "IOPaint's published one")
+    fetch.add_argument("--inpaint-md5", help="expected MD5 of --inpaint-url")
+    fetch.add_argument("--inpaint-sha256", help="expected SHA-256 of --inpaint-url")
     for command in (mask, replace):
         command.add_argument("--scene", type=Path, required=True)
         command.add_argument("--box", type=_box, help="x0,y0,x1,y1 in the scene file's pixels")

@@ -1,6 +1,13 @@
-"""MI-GAN inpainting generator: literal vs lean execution, speed and memory.
+"""MI-GAN inpainting generator: literal vs lean execution, speed and memory; and the whole
+function with the learned fill in a real 512 MB cgroup.
 
     python bench/bench_inpainting.py [--checkpoint PATH] [--repeats N]
+    python bench/bench_inpainting.py --service [--replaces N]     # root, cgroup v1
+
+--service: the container's server (python -m handler.platform.server) in a 512 MB memory
+cgroup, MobileSAM and MI-GAN both with random weights of the published layout
+(tests/support), run twice over the same flow: INPAINTER=classic (today's fill) and
+INPAINTER=auto with the MI-GAN checkpoint. See service_main for the flow and the measures.
 
 Without --checkpoint, seeded random weights are written as an fp32 checkpoint to a temporary
 file. The input is samples/scene.jpg cropped to a square, resized to 512 x 512, with an
@@ -100,18 +107,24 @@ def speed_worker(args: argparse.Namespace) -> None:
 
     x = _model_input()
     models = {e: load_migan(Path(args.checkpoint), lean=e == "lean") for e in EXECUTIONS}
-    times: dict[str, list[float]] = {e: [] for e in EXECUTIONS}
+    # the rows a fill of the input's hole reads (its rows at 512 and the bicubic reach)
+    hole_rows = (x[0, 0] < 0).any(dim=1).nonzero()
+    rows = (max(int(hole_rows[0]) - 2, 0), min(int(hole_rows[-1]) + 4, 512))
+    runs = {**{e: (lambda e=e: models[e](x)) for e in EXECUTIONS},
+            "lean, hole rows": lambda: models["lean"](x, rows=rows)}
+    times: dict[str, list[float]] = {e: [] for e in runs}
     with torch.inference_mode():
-        outputs = {e: models[e](x) for e in EXECUTIONS}
+        outputs = {e: run() for e, run in runs.items()}
         for _ in range(args.repeats):
-            for e in EXECUTIONS:
+            for e, run in runs.items():
                 start = time.perf_counter()
-                models[e](x)
+                run()
                 times[e].append(time.perf_counter() - start)
     print(json.dumps({
         "median_s": {e: statistics.median(t) for e, t in times.items()},
         "range_s": {e: [min(t), max(t)] for e, t in times.items()},
         "max_abs_diff": (outputs["lean"] - outputs["literal"]).abs().max().item(),
+        "rows": rows,
     }))
 
 
@@ -153,6 +166,10 @@ def main(args: argparse.Namespace) -> None:
         print(f"| {e} | {median:.2f} ({low:.2f}-{high:.2f}) | {base / median:.2f}x | {m['idle_mb']:.0f} | "
               f"{m['loaded_mb']:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - m['idle_mb']:.0f} | {code} | "
               f"{m['later_mb']:.0f} |")
+    median = speed["median_s"]["lean, hole rows"]
+    low, high = speed["range_s"]["lean, hole rows"]
+    print(f"| lean, output rows {speed['rows'][0]}-{speed['rows'][1]} only (what a fill of this hole reads) | "
+          f"{median:.2f} ({low:.2f}-{high:.2f}) | {base / median:.2f}x | | | | | | |")
 
 
 def _write_random_checkpoint(directory: Path) -> Path:
@@ -174,12 +191,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="MI-GAN 512 state dict (default: seeded random weights)")
     parser.add_argument("--repeats", type=int, default=7, help="timed forwards per execution (>= 5)")
+    parser.add_argument("--service", action="store_true", help="the whole function in a 512 MB cgroup")
+    parser.add_argument("--replaces", type=int, default=7, help="--service: timed replaces of each kind")
+    parser.add_argument("--rounds", type=int, default=2, help="--service: runs of each configuration, alternated")
     parser.add_argument("--memory-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--speed-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--execution", choices=EXECUTIONS, default="lean", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.repeats < 5:
         parser.error("--repeats must be at least 5")
+    if parsed.service:
+        sys.path.insert(0, str(REPO))
+        from bench.bench_inpainting_service import service_main
+
+        sys.exit(service_main(parsed))
     if parsed.memory_worker:
         memory_worker(parsed)
     elif parsed.speed_worker:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from .. import __version__
-from ..models.lifecycle import ModelState
+from ..models.lifecycle import LoadRecord, ModelState
 from ..platform import resources
 from ..platform.runtime import Runtime
 
@@ -45,6 +45,8 @@ def health_report(runtime: Runtime) -> tuple[dict, int]:
         warnings.append("APP_PASSWORD is not set: upload and process are refused until it is")
     if config.segmenter == "auto" and record.state is ModelState.FAILED:
         warnings.append("the model failed to load; the offline segmenter serves meanwhile")
+    if runtime.inpainting.problem:
+        warnings.append(runtime.inpainting.problem)
     if not shared and store_used > _STORE_NEARLY_FULL * config.max_store_bytes:
         warnings.append("the upload store is nearly full; the oldest uploads are evicted first")
     status = "unhealthy" if problems else "degraded" if warnings else "healthy"
@@ -53,11 +55,11 @@ def health_report(runtime: Runtime) -> tuple[dict, int]:
         "reasons": problems + warnings,
         "auth_configured": bool(config.app_password),
         "model_loaded": record.state is ModelState.READY,
-        "model": {
-            "state": record.state.value,
-            "segmenter": runtime.segmentation.expected_segmenter(),
-            "load_seconds": record.load_seconds,
-            "error": record.error,
+        "model": _model_report(record, segmenter=runtime.segmentation.expected_segmenter()),
+        "models": {
+            "segmenter": _model_report(record, segmenter=runtime.segmentation.expected_segmenter()),
+            "inpainter": _model_report(runtime.inpainting.record,
+                                       inpainter=runtime.inpainting.expected_inpainter()),
         },
         "system": _system_report(writable, store_used, disk_free) | {"store": "redis" if shared else "file"},
         "jobs": runtime.admission.counts(),
@@ -66,6 +68,11 @@ def health_report(runtime: Runtime) -> tuple[dict, int]:
         "version": __version__,
     }
     return report, 503 if problems else 200
+
+
+def _model_report(record: LoadRecord, **serving: str) -> dict:
+    """A model's load state, and what serves in its place's name (segmenter or inpainter)."""
+    return {"state": record.state.value, **serving, "load_seconds": record.load_seconds, "error": record.error}
 
 
 def _system_report(writable: bool, store_used: int, disk_free: int) -> dict:

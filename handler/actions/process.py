@@ -15,6 +15,7 @@ from ..errors import Unprocessable
 from ..imaging.decode import decode_upload
 from ..imaging.encode import decode_mask_png, encode_image, encode_mask_png, encode_photo
 from ..imaging.original import decode_original
+from ..inpainting.service import Inpainting
 from ..platform.runtime import Runtime
 from ..segmentation.base import MaskLogits
 from ..segmentation.fullres import mask_region
@@ -62,15 +63,16 @@ def process(runtime: Runtime, request: ProcessRequest) -> dict | RawImage:
         return _mask_answer(runtime, scene, cut, request.output.size == "original", clock)
     with clock.stage("decode"):
         product = _product(runtime, request.product)
+    inpainting = runtime.inpainting.fill_for(needed=request.settings.remove_old)  # loads the model on first use
     rendered = render(runtime, scene, cut.mask, cut.logits, product, request.settings,
-                      request.output.size or "original", clock)
+                      request.output.size or "original", inpainting, clock)
     del product
     with clock.stage("encode_output"):
         original = rendered.original
         encoded = encode_photo(rendered.pixels, request.output.format, request.output.quality,
                                icc_profile=original.icc_profile if original else None,
                                exif=original.exif if original else None)
-    return _replace_answer(scene, cut, rendered, encoded, request.output, clock)
+    return _replace_answer(scene, cut, rendered, encoded, request.output, clock, inpainting)
 
 
 def _scene(runtime: Runtime, source: ImageSource) -> StoredImage:
@@ -151,13 +153,18 @@ def _full_size_mask_png(runtime: Runtime, scene: StoredImage, cut: CutOut, clock
 
 
 def _replace_answer(scene: StoredImage, cut: CutOut, rendered: Rendered, encoded: bytes, output: OutputOptions,
-                    clock: Stopwatch) -> dict | RawImage:
+                    clock: Stopwatch, inpainting: Inpainting) -> dict | RawImage:
     result = rendered.result
-    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode, "feather": result.feather}
+    facts = {**cut.facts(), "cutout": result.cutout, "blend_mode": result.blend_mode, "feather": result.feather,
+             "inpainter": inpainting.inpainter}
+    reasons = [reason for reason in (facts.get("fallback_reason"), inpainting.fallback_reason) if reason]
+    facts.update({"fallback_reason": "; ".join(reasons)} if reasons else {})
     warnings = cut.warnings() + [warning.as_dict() for warning in result.warnings]
     if output.raw:
         headers = {f"X-Drishya-{key.replace('_', '-').title()}": str(facts[key])
-                   for key in ("segmenter", "cutout", "blend_mode", "mask_id")}
+                   for key in ("segmenter", "cutout", "blend_mode", "mask_id", "inpainter") if facts[key] is not None}
+        if "fallback_reason" in facts:  # headers are Latin-1: anything else becomes "?"
+            headers["X-Drishya-Fallback-Reason"] = facts["fallback_reason"].encode("ascii", "replace").decode()
         headers["X-Drishya-Placement"] = json.dumps(result.placement.as_dict())
         headers["X-Drishya-Warnings"] = ",".join(warning["code"] for warning in warnings)
         headers["X-Drishya-Scale"] = f"{rendered.scale:.6g}"

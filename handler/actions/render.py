@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 
 from .. import compositing
-from ..compositing import CompositeResult, CompositeSettings, Frame, QualityWarning
+from ..compositing import CompositeResult, CompositeSettings, Fill, Frame, QualityWarning
 from ..errors import Unprocessable
 from ..imaging.original import Original, decode_original, in_photo_space
+from ..inpainting.service import Inpainting
 from ..platform.runtime import Runtime
 from ..segmentation.base import MaskLogits
 from ..segmentation.fullres import mask_region
@@ -48,10 +49,10 @@ class Rendered:
 
 
 def render(runtime: Runtime, scene: StoredImage, mask: np.ndarray, logits: MaskLogits | None, product: np.ndarray,
-           settings: CompositeSettings, size: str, clock: Stopwatch) -> Rendered:
-    """The replacement at `size` "working" or "original"."""
-    with clock.stage("composite"):
-        working = composite(scene.pixels, mask, product, settings)
+           settings: CompositeSettings, size: str, inpainting: Inpainting, clock: Stopwatch) -> Rendered:
+    """The replacement at `size` "working" or "original", the old product's place repainted by
+    `inpainting`'s fill (whose time is reported as its own stage, "fill")."""
+    working = _timed(clock, "composite", inpainting, scene.pixels, mask, product, settings)
     if size == "working" or tuple(scene.original_size) == (scene.pixels.shape[1], scene.pixels.shape[0]):
         return Rendered(working.image, working, 1.0)
     with clock.stage("decode_original"):
@@ -59,8 +60,11 @@ def render(runtime: Runtime, scene: StoredImage, mask: np.ndarray, logits: MaskL
     photo = original.pixels
     height, width = photo.shape[:2]
     scale = width / scene.pixels.shape[1]
-    x0, y0, x1, y1 = _photo_region(working.region, scale, (height, width))
-    shrink = min(1.0, math.sqrt(MAX_REGION_PX / ((x1 - x0) * (y1 - y0))))
+    changed = _photo_region(working.region, scale, (height, width))
+    # the crop holds all the scene the working render looked at, so the fill sees the same
+    # scene and reuses the network's output (inpainting/fill.py, Memo)
+    x0, y0, x1, y1 = _photo_region(working.context, scale, (height, width))
+    shrink = min(1.0, math.sqrt(MAX_REGION_PX / ((changed[2] - changed[0]) * (changed[3] - changed[1]))))
     with clock.stage("composite_full_size"):
         crop = photo[y0:y1, x0:x1]
         if shrink < 1.0:
@@ -73,7 +77,9 @@ def render(runtime: Runtime, scene: StoredImage, mask: np.ndarray, logits: MaskL
         if not region_mask.any():  # a sliver at the working size that vanished at full size
             return Rendered(working.image, working, 1.0)
         product = in_photo_space(product, original.icc_profile)
-        full = composite(crop, region_mask, product, settings, Frame(scale * shrink, origin))
+    full = _timed(clock, "composite_full_size", inpainting, crop, region_mask, product, settings,
+                  Frame(scale * shrink, origin))
+    with clock.stage("composite_full_size"):
         if shrink < 1.0:
             _enlarge_changes(full.image, crop, photo[y0:y1, x0:x1])
             full = replace(full, warnings=full.warnings + (_reduced_warning(shrink),))
@@ -82,10 +88,23 @@ def render(runtime: Runtime, scene: StoredImage, mask: np.ndarray, logits: MaskL
     return Rendered(photo, _in_photo(full, (x0, y0), shrink), scale, original)
 
 
+def _timed(clock: Stopwatch, stage: str, inpainting: Inpainting, scene: np.ndarray, mask: np.ndarray,
+           product: np.ndarray, settings: CompositeSettings, frame: Frame = Frame()) -> CompositeResult:
+    """composite() timed as `stage`, less the learned fill's time, which goes to "fill"."""
+    before = inpainting.fill_ms
+    with clock.stage(stage):
+        result = composite(scene, mask, product, settings, frame, inpainting.fill)
+    spent = inpainting.fill_ms - before
+    if spent:
+        clock.record(stage, -spent)
+        clock.record("fill", spent)
+    return result
+
+
 def composite(scene: np.ndarray, mask: np.ndarray, product: np.ndarray, settings: CompositeSettings,
-              frame: Frame = Frame()) -> CompositeResult:
+              frame: Frame = Frame(), fill: Fill | None = None) -> CompositeResult:
     try:
-        return compositing.replace_product(scene, mask, product, settings, frame)
+        return compositing.replace_product(scene, mask, product, settings, frame, fill)
     except compositing.CompositingError as error:
         status = 400 if error.code in ("invalid_image", "invalid_mask") else 422
         raise Unprocessable(error.message, code=error.code, status=status) from None
@@ -134,4 +153,4 @@ def _in_photo(result: CompositeResult, origin: tuple[int, int], shrink: float) -
                 round(box[2] / shrink) + ox, round(box[3] / shrink) + oy)
 
     return replace(result, placement=replace(result.placement, box=moved(result.placement.box)),
-                   region=moved(result.region))
+                   region=moved(result.region), context=moved(result.context))

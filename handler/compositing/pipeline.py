@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -36,6 +37,12 @@ from .warnings import QualityWarning, product_background_busy, product_upscaled
 OPAQUE_U8 = 128          # uint8 alpha of an opaque (body) pixel, as OPAQUE for float alpha
 IMAGE_STAT_STRIDE = 4    # "image" grading target: every 4th pixel each way is plenty
 MASK_STAT_ROWS = 64      # the "area" grading target gathers the mask's pixels this many rows at a time
+FILL_CONTEXT_PX = 256    # an injected fill sees at least this much scene around the hole (x frame.scale)
+
+Fill = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""fill(image, hole, covered) -> image: HxWx3 uint8 scene region, HxW bool hole (the pixels
+to repaint) and covered (hole pixels the new product will hide); returns a new HxWx3 uint8
+image in which only hole pixels differ from `image`."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,9 @@ class CompositeResult:
     used). blend_mode: "alpha" | "seamless" (the one used). placement: where the product
     went. feather: the edge softening used, px (the automatic value when not set).
     warnings: what the user should check, most important first. region: the XYXY box of
-    the scene the result may differ in (every pixel outside it is the scene's own)."""
+    the scene the result may differ in (every pixel outside it is the scene's own). context:
+    the XYXY box of the scene the result was made from (region, and around the hole what the
+    fill looked at): a render of the same replacement at another size needs all of it."""
 
     image: np.ndarray
     cutout: str
@@ -98,10 +107,12 @@ class CompositeResult:
     feather: int
     warnings: tuple[QualityWarning, ...] = ()
     region: Box = (0, 0, 0, 0)
+    context: Box = (0, 0, 0, 0)
 
 
 def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
-                    settings: CompositeSettings = CompositeSettings(), frame: Frame = Frame()) -> CompositeResult:
+                    settings: CompositeSettings = CompositeSettings(), frame: Frame = Frame(),
+                    fill: Fill | None = None) -> CompositeResult:
     """Replace the product under `mask` in `scene` by `product`.
 
     scene: HxWx3 uint8 RGB. mask: HxW bool, the old product's pixels. product: hxwx4 uint8
@@ -112,6 +123,9 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     pixels are copied unchanged. The result says where the product went and what the user
     should check (warnings). frame: how `scene` relates to the pixels the settings are given
     in (the whole working copy by default).
+    The old product's place (the hole: the mask grown by settings.remove_margin) is repainted
+    by `fill` (see Fill), which sees the hole with at least FILL_CONTEXT_PX of scene around it;
+    None: removal.fill_hole.
     Raises CompositingError for an empty mask, a product with nothing opaque, or malformed
     arrays.
     """
@@ -136,7 +150,7 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     feather = auto_feather(size) if settings.feather is None else frame.length(settings.feather)
     wrap = wrap_band_px(size) if settings.blend_mode != "alpha" else 0
     reach = max(feather_reach(feather), wrap)
-    grow = _hole_grow_px(mask_box, feather, frame.scale) if settings.remove_old else 0
+    grow = round(settings.remove_margin * frame.scale) if settings.remove_old else 0
     context = _context_px(mask_box, frame.scale)
     image_box = (0, 0, width, height)
     visible = bounding_box(rgba[..., 3] > 0)
@@ -159,12 +173,9 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     layer = None if window is None else product_layer(rgba, product_box, target, window, feather)
     out = scene.copy()
     background = out[y1:y2, x1:x2]   # a view: the steps below edit the result in place
+    context_box = roi
     if settings.remove_old:
-        covered = np.zeros(mask_roi.shape, bool)
-        if layer is not None:
-            covered[_local(window, roi)] = fully_covered(layer)
-        background[...] = fill_hole(original, hole_for(mask_roi, grow), covered)
-        del covered
+        context_box = _remove(scene, mask, mask_box, background, roi, layer, grow, fill, frame.scale)
     blend_used = "alpha"
     if layer is not None:
         if shadowed:
@@ -175,7 +186,43 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         region = background[_local(window, roi)]
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
     placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
-    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings, roi)
+    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings, roi, context_box)
+
+
+def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.ndarray, roi: Box,
+            layer: ProductLayer | None, grow: int, fill: Fill | None, pixel_scale: float) -> Box:
+    """Repaint the old product's place (its mask grown by `grow` px) in `background`, the
+    output's ROI (edited in place); returns the region of the scene the fill looked at. An
+    injected fill works on a region wide enough for its context (FILL_CONTEXT_PX, or the
+    hole's size); only hole pixels inside the ROI are copied."""
+    region = roi
+    if fill is not None:
+        side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1]) + 2 * grow
+        reach = max(round(FILL_CONTEXT_PX * pixel_scale), side) + grow
+        region = union(roi, _inside(expand(mask_box, reach), (0, 0, mask.shape[1], mask.shape[0])))
+    x1, y1, x2, y2 = region
+    hole = hole_for(mask[y1:y2, x1:x2], grow)
+    covered = np.zeros(hole.shape, bool)
+    if layer is not None:
+        covered[_local(layer.window, region)] = fully_covered(layer)
+    filled = (fill or fill_hole)(scene[y1:y2, x1:x2], hole, covered)
+    del covered
+    inner = _local(roi, region)
+    if fill is None:
+        background[...] = filled[inner]
+    else:
+        # only hole pixels, whatever the fill returned elsewhere
+        np.copyto(background, filled[inner], where=hole[inner][..., None])
+    return region
+
+
+def _inside(box: Box, image_box: Box) -> Box:
+    """box shifted to lie inside image_box where it fits (a fill centred on a hole near the
+    frame's edge takes its context from the other side), then clipped to it."""
+    x1, y1, x2, y2 = box
+    dx = max(image_box[0] - x1, 0) - max(x2 - image_box[2], 0)
+    dy = max(image_box[1] - y1, 0) - max(y2 - image_box[3], 0)
+    return intersect((x1 + dx, y1 + dy, x2 + dx, y2 + dy), image_box)
 
 
 def _target(upright_box: Box, product_box: Box, mask_box: Box, settings: CompositeSettings,
@@ -226,14 +273,6 @@ def _cropped(image: np.ndarray, box: Box) -> np.ndarray:
 def _shifted(box: Box, origin: Box) -> Box:
     """box expressed relative to origin's top-left corner."""
     return box[0] - origin[0], box[1] - origin[1], box[2] - origin[0], box[3] - origin[1]
-
-
-def _hole_grow_px(mask_box: Box, feather: int, scale: float) -> int:
-    """How far past the mask the old product is removed: wider for big masks (their edges are
-    less exact), but never past the area the feather may touch anyway (feather + 2 working
-    px, `scale` this image's px each)."""
-    side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1])
-    return round(min(feather + 2 * scale, 2 * scale + 0.01 * side))
 
 
 def _context_px(mask_box: Box, scale: float) -> int:

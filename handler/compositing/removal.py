@@ -17,6 +17,8 @@ SEAM_MEAN_RADIUS = 2   # px: the rim is lifted to the mean of the known pixels t
 SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift (see _edge_lift)
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
+DETAIL_CLIP = 3.0      # copied detail is limited to this many times its typical spread around the hole
+SOURCE_MATCH = 45.0    # RGB distance between a source's local colour and the fill's beyond which it is not copied
 
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
@@ -56,6 +58,7 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     out = image.copy()
     grain = _Grain(image, hole)
     shifts = _SourceShifts(hole)
+    limit = None
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
         band_smooth = smooth.rows(first, stop)
@@ -64,7 +67,10 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
         ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
         if ys.size == 0:
             continue
-        texture, copied = _copied_texture(image, hole, (first, stop), ys, xs, shifts)
+        if limit is None:
+            limit = DETAIL_CLIP * _copied_detail_spread(image, hole)
+        texture, copied = _copied_texture(image, hole, (first, stop), ys, xs, shifts, limit,
+                                          band_smooth[ys, xs])
         if not copied.all():
             texture[~copied] = grain.draw(int(np.count_nonzero(~copied)))
         texture += _edge_lift(image, hole, smooth, (first, stop), ys, xs)
@@ -111,22 +117,38 @@ class _SourceShifts:
 
 
 def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
-                    ys: np.ndarray, xs: np.ndarray, shifts: _SourceShifts) -> tuple[np.ndarray, np.ndarray]:
+                    ys: np.ndarray, xs: np.ndarray, shifts: _SourceShifts,
+                    limit: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs) of the band
     of rows [first, stop) (ys counted from `first`), Nx3 float32.
 
     Each pixel takes the detail of its left and right source pixel (see _SourceShifts),
-    crossfaded over CROSSFADE_PX around the hole's middle; where only one source is a known
-    pixel it is used alone. Returns (texture, valid) where valid is False if neither is known.
+    crossfaded over CROSSFADE_PX around the hole's middle; where only one source is usable it
+    is used alone. A source is usable when it is a known pixel whose detail is within +-limit
+    (3,) in every channel: grain is, the edges of objects beside the hole (a tower's struts,
+    a rocket's side, a plate's rim) are not, and copied they would show as ghosts; and whose
+    local colour is within SOURCE_MATCH of the smooth fill where it goes (target, Nx3): the
+    texture of another surface (hair beside a wall) is not the texture of what is filled.
+    Returns (texture, valid) where valid is False if neither source is usable (the caller
+    draws grain there).
     """
     w = hole.shape[1]
     band_hole = hole[rows[0]:rows[1]]
     sources = [xs - shifts.left, xs + shifts.right]
-    known = []
+    detail = _Detail(image, hole, rows)
+    known, values = [], []
     for source in sources:
         inside = (source >= 0) & (source < w)
         np.clip(source, 0, w - 1, out=source)
-        known.append(inside & ~band_hole[ys, source])
+        ok = inside & ~band_hole[ys, source]
+        value = np.zeros((ys.size, 3), np.float32)
+        value[ok] = detail.at(ys[ok], source[ok])
+        ok &= (np.abs(value) <= limit).all(axis=1)
+        near = np.zeros(ys.size, np.float32)
+        near[ok] = np.square(detail.mean_at(ys[ok], source[ok]) - target[ok]).sum(axis=1)
+        ok &= near <= SOURCE_MATCH ** 2
+        known.append(ok)
+        values.append(value)
     left_ok, right_ok = known
     texture = np.zeros((ys.size, 3), np.float32)
     valid = left_ok | right_ok
@@ -137,9 +159,18 @@ def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
     right_share = np.where(right_ok, np.where(left_ok, 1.0 - ramp, 1.0), 0.0)
     # averaging two independent textures flattens them; rescale to keep their contrast
     keep = 1.0 / np.sqrt(np.maximum(left_share ** 2 + right_share ** 2, 0.5))
+    for value, share in zip(values, (left_share, right_share), strict=True):
+        texture += value * (share * keep)[:, None].astype(np.float32)
+    return texture, valid
+    ramp = np.clip(0.5 + (shifts.middle - xs) / (2.0 * CROSSFADE_PX), 0.0, 1.0).astype(np.float32)
+    left_share = np.where(left_ok, np.where(right_ok, ramp, 1.0), 0.0)
+    right_share = np.where(right_ok, np.where(left_ok, 1.0 - ramp, 1.0), 0.0)
+    # averaging two independent textures flattens them; rescale to keep their contrast
+    keep = 1.0 / np.sqrt(np.maximum(left_share ** 2 + right_share ** 2, 0.5))
     detail = _Detail(image, hole, rows)
     for source, ok, share in ((sources[0], left_ok, left_share), (sources[1], right_ok, right_share)):
-        texture[ok] += detail.at(ys[ok], source[ok]) * (share[ok] * keep[ok])[:, None].astype(np.float32)
+        copied = np.clip(detail.at(ys[ok], source[ok]), -limit, limit)
+        texture[ok] += copied * (share[ok] * keep[ok])[:, None].astype(np.float32)
     return texture, valid
 
 
@@ -189,6 +220,25 @@ def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows:
     return offset[ys, xs] * share[:, None].astype(np.float32)
 
 
+def _copied_detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """(3,) float32 typical spread of the detail that is copied (_Detail) in a ring 8 px wide
+    around the hole, from the median absolute deviation: what the texture's grain is, without
+    the strong edges of objects beside the hole."""
+    ring = hole_for(hole, 8) & ~hole
+    if not ring.any():
+        return np.zeros(3, np.float32)
+    step = max(1, int(np.count_nonzero(ring)) // 50_000)
+    picked = []
+    for first in range(0, hole.shape[0], TEXTURE_BAND_ROWS):
+        stop = min(hole.shape[0], first + TEXTURE_BAND_ROWS)
+        ys, xs = np.nonzero(ring[first:stop])
+        if ys.size:
+            picked.append(_Detail(image, hole, (first, stop)).at(ys[::step], xs[::step]))
+    detail = np.concatenate(picked)
+    deviation = np.abs(detail - np.median(detail, axis=0))
+    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)
+
+
 class _Detail:
     """Detail finer than TEXTURE_RADIUS px of the known pixels of a band of image rows."""
 
@@ -209,9 +259,13 @@ class _Detail:
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Nx3 float32 detail at band rows `rows` (counted from the band's first row), `cols`."""
+        return self.image[rows + self.offset, cols].astype(np.float32) - self.mean_at(rows, cols)
+
+    def mean_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Nx3 float32 local mean of the known pixels around band rows `rows`, `cols`."""
         rows = rows + self.offset
         share = np.maximum(self.weight[rows, cols].astype(np.float32), 1.0) / 255.0
-        return self.image[rows, cols].astype(np.float32) - self.base[rows, cols].astype(np.float32) / share[:, None]
+        return self.base[rows, cols].astype(np.float32) / share[:, None]
 
 
 def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -270,10 +324,15 @@ class _Grain:
         self.rng = np.random.default_rng(TEXTURE_SEED)
         self.spread: np.ndarray | None = None
 
-    def draw(self, count: int) -> np.ndarray:
-        """count x 3 float32."""
+    def spread_now(self) -> np.ndarray:
+        """(3,) float32: the grain's spread (measured on first use)."""
         if self.spread is None:
             self.spread = _detail_spread(self.image, self.hole)
+        return self.spread
+
+    def draw(self, count: int) -> np.ndarray:
+        """count x 3 float32."""
+        self.spread_now()
         if not self.spread.any():
             # no grain anywhere in this fill, so the stream's position no longer matters
             return np.zeros((count, 3), np.float32)
@@ -282,22 +341,25 @@ class _Grain:
 
 
 def _detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """(3,) float32 standard deviation of the 5x5-Gaussian detail in a 6 px ring around the
-    hole; zeros when there is no ring. Summed a band of rows at a time in exact integers."""
-    ring = hole_for(hole, 6)
-    ring &= ~hole
-    count = int(np.count_nonzero(ring))
-    if count == 0:
+    """(3,) float32 spread of the 5x5-Gaussian detail in a 6 px ring around the hole, from 3 px
+    out (nearer, the blur mixes in the old product); zeros when there is no ring. Estimated
+    from the median absolute deviation (x 1.4826, a normal's standard deviation), so that the
+    few strong edges in the ring count as what they are, not as grain. A band of rows at a time."""
+    ring = hole_for(hole, 8)
+    ring &= ~hole_for(hole, 2)
+    if not ring.any():
         return np.zeros(3, np.float32)
-    total, squares = np.zeros(3, np.int64), np.zeros(3, np.int64)
     h = hole.shape[0]
+    picked = []
+    step = max(1, int(np.count_nonzero(ring)) // 50_000)   # plenty for a median
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
+        where = ring[first:stop]
+        if not where.any():
+            continue
         top, bottom = max(0, first - 2), min(h, stop + 2)   # the 5x5 blur's reach
         blurred = cv2.GaussianBlur(image[top:bottom], (5, 5), 0)[first - top:stop - top]
-        where = ring[first:stop]
-        detail = image[first:stop][where].astype(np.int32) - blurred[where]
-        total += detail.sum(axis=0)
-        squares += np.square(detail).sum(axis=0)
-    mean = total / count
-    return np.sqrt(np.maximum(squares / count - mean * mean, 0.0)).astype(np.float32)
+        picked.append((image[first:stop][where].astype(np.int16) - blurred[where])[::step])
+    detail = np.concatenate(picked).astype(np.float32)
+    deviation = np.abs(detail - np.median(detail, axis=0))
+    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)

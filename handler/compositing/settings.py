@@ -92,6 +92,12 @@ class CompositeSettings:
         "boolean", "Remove the old product",
         "Paints the background over the old product first, so no part of it shows around the "
         "new one.", group="basic"))
+    remove_margin: int = setting(6, Spec(
+        "integer", "Removal margin",
+        "How far past the old product's outline its place is repainted, so that its soft edge "
+        "and any halo go too. In px of the stored scene (its longer side at most 1280 px); the "
+        "same value covers the same part of the photo at any output size.",
+        minimum=0, maximum=30, step=1, unit="px", depends_on=("remove_old", (True,))))
     feather: int | None = setting(None, Spec(
         "integer", "Edge softness",
         "Width of the soft fade just outside the product's outline, which hides a jagged cut "

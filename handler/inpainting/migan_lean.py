@@ -86,16 +86,16 @@ class RowStream:
     """
 
     def __init__(self, height: int, width: int, channels_: int, compute: Compute, band: int,
-                 record: torch.Tensor | None = None) -> None:
+                 record: torch.Tensor | None = None, first: int = 0) -> None:
         self.height, self.width, self.channels = height, width, channels_
         self.compute, self.band, self.record = compute, band, record
         self.buffer: torch.Tensor | None = None   # rows [start, end) at buffer[:end - start]
-        self.start = self.end = 0
+        self.start = self.end = first              # rows above `first` are never computed
         self.cursors: list[int] = []
 
     def reader(self) -> Source:
         index = len(self.cursors)
-        self.cursors.append(0)
+        self.cursors.append(self.start)
 
         def rows(lo: int, hi: int) -> torch.Tensor:
             self.cursors[index] = lo
@@ -103,6 +103,8 @@ class RowStream:
         return rows
 
     def _rows(self, lo: int, hi: int) -> torch.Tensor:
+        if lo < self.start:
+            raise ValueError(f"rows from {lo} asked of a stream that holds rows from {self.start}")
         # One band at a time, even for a longer request: a longer piece would ask its input
         # stream for more rows at once, and so on up the chain, each level adding its halo.
         while self.end < hi:
@@ -293,15 +295,23 @@ class LeanMiGan(nn.Module):
                 self.img_up[r] = up_filter(block.upsample.filter.weight)
 
     @torch.inference_mode()
-    def forward(self, x: torch.Tensor, stages: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stages: dict[str, torch.Tensor] | None = None,
+                rows: tuple[int, int] | None = None) -> torch.Tensor:
         """x (1, 4, 512, 512) float32 -> (1, 3, 512, 512) float32 RGB, nominally [-1, 1].
 
-        Runs in inference mode (its in-place writes do not support autograd).
+        rows: (lo, hi), only output rows [lo, hi) are wanted (the others are left 0): the
+        encoder still runs whole (every output row depends on the bottleneck), but the
+        synthesis and its recomputed skip features at 64 and above compute only the rows
+        those output rows depend on (RowStream's `first`; see _first_rows), which is most of
+        the work. Runs in inference mode (its in-place writes do not support autograd).
         """
         check_input(x)
+        if rows is not None and (stages is not None or not 0 <= rows[0] < rows[1] <= RESOLUTION):
+            raise ValueError(f"rows must be 0 <= lo < hi <= 512 and without stages, got {rows}")
+        lo, hi = rows or (0, RESOLUTION)
         records = _Records(stages)
         stored, bottleneck = self._encode(x, records)
-        out = self._synthesise(x, stored, bottleneck, records)
+        out = self._synthesise(x, stored, bottleneck, records, lo, hi)
         records.finish()
         return out
 
@@ -328,43 +338,48 @@ class LeanMiGan(nn.Module):
             return _act_(torch.addmm(self.fromrgb_bias, pixels, self.fromrgb_weight)).view(hi - lo, RESOLUTION, -1)
         return rows
 
-    def _feature_stream(self, r: int, source: Source, band_512: int, record: torch.Tensor | None = None
-                        ) -> RowStream:
+    def _feature_stream(self, r: int, source: Source, band_512: int, record: torch.Tensor | None = None,
+                        first: int = 0) -> RowStream:
         """feats[r] = encoder b{r}.conv1 of the block's input `source`."""
-        return RowStream(r, r, channels(r), self.encoder[r][0].plain(source, r), _band(r, band_512), record)
+        return RowStream(r, r, channels(r), self.encoder[r][0].plain(source, r), _band(r, band_512), record,
+                         first)
 
-    def _block_output(self, r: int, feat: Source, band_512: int) -> Source:
+    def _block_output(self, r: int, feat: Source, band_512: int, first: int = 0) -> Source:
         """Rows of encoder block b{r}'s output, conv2(feats[r]): (r/2, r/2, ch(r/2)); b4: (4, 4, 512)."""
         conv2 = self.encoder[r][1]
         if conv2.down is None:
             return RowStream(r, r, conv2.out_channels, conv2.plain(feat, r), _band(r, band_512)).reader()
         half = r // 2
         return RowStream(half, half, conv2.out_channels, conv2.down_sampled(feat, r),
-                         _band(half, band_512)).reader()
+                         _band(half, band_512), first=first).reader()
 
-    def _recomputed_features(self, x: torch.Tensor) -> dict[int, Source]:
+    def _recomputed_features(self, x: torch.Tensor, first: _FirstRows) -> dict[int, Source]:
         """Readers of feats[r] for r >= RECOMPUTED_FROM, recomputed band by band from the input."""
         readers = {}
         for group in FEATURE_CHAINS:
             source = self._input_features(x)
+            chain = first.chain(group)
             for r in RESOLUTIONS:
-                feat = self._feature_stream(r, source, SYNTHESIS_BAND_512)
+                feat = self._feature_stream(r, source, SYNTHESIS_BAND_512, first=chain[("feat", r)])
                 if r in group:
                     readers[r] = feat.reader()
                 if r == min(group):
                     break
-                source = self._block_output(r, feat.reader(), SYNTHESIS_BAND_512)
+                source = self._block_output(r, feat.reader(), SYNTHESIS_BAND_512, first=chain[("h", r // 2)])
         return readers
 
     def _synthesise(self, x: torch.Tensor, stored: dict[int, torch.Tensor], bottleneck: torch.Tensor,
-                    records: _Records) -> torch.Tensor:
+                    records: _Records, lo: int = 0, hi: int = RESOLUTION) -> torch.Tensor:
         """The (1, 3, 512, 512) output: blocks b4 .. b512 as streams, pulled band by band by the image at 512.
 
         Per block r: `low` (before Up, r/2 rows), t = conv1(s) + feats[r], s = conv2(t) and
         img[r], each a stream reading the one before; feats[r] is stored or recomputed.
+        Only output rows [lo, hi) are pulled (the rest of `out` stays 0), and every stream
+        starts at the first row that they need (_FirstRows).
         """
+        first = _FirstRows(lo)
         feats: dict[int, Source] = {r: Stored(t) for r, t in stored.items()}
-        feats.update(self._recomputed_features(x))
+        feats.update(self._recomputed_features(x, first))
         s_source: Source = Stored(bottleneck)
         img_source: Source | None = None
         for r in reversed(RESOLUTIONS):
@@ -374,19 +389,24 @@ class LeanMiGan(nn.Module):
                 t = RowStream(r, r, ch, _plus(conv1.plain(s_source, r), feats.pop(r)), band)
             else:
                 half = r // 2
-                low = RowStream(half, half, ch, conv1.before_up(s_source, half), _band(half, SYNTHESIS_BAND_512))
-                t = RowStream(r, r, ch, conv1.after_up(low.reader(), r, feats.pop(r)), band)
-            s = RowStream(r, r, ch, conv2.plain(t.reader(), r), band, records.new(f"synthesis_x.{r}", r, ch))
+                low = RowStream(half, half, ch, conv1.before_up(s_source, half), _band(half, SYNTHESIS_BAND_512),
+                                first=first.get("low", r))
+                t = RowStream(r, r, ch, conv1.after_up(low.reader(), r, feats.pop(r)), band,
+                              first=first.get("t", r))
+            s = RowStream(r, r, ch, conv2.plain(t.reader(), r), band, records.new(f"synthesis_x.{r}", r, ch),
+                          first=first.get("s", r))
             img = RowStream(r, r, 3, self._img_compute(r, s.reader(), img_source), band,
-                            records.new(f"synthesis_img.{r}", r, 3))
+                            records.new(f"synthesis_img.{r}", r, 3), first=first.get("img", r))
             img_source = img.reader()
             if r < RESOLUTION:
                 # Only created when it will read: a reader that never reads keeps every row.
                 s_source = s.reader()
-        out = torch.empty(1, 3, RESOLUTION, RESOLUTION)
+        out = torch.zeros(1, 3, RESOLUTION, RESOLUTION) if (lo, hi) != (0, RESOLUTION) else \
+            torch.empty(1, 3, RESOLUTION, RESOLUTION)
         band = _band(RESOLUTION, SYNTHESIS_BAND_512)
-        for lo in range(0, RESOLUTION, band):
-            out[0, :, lo:lo + band] = img_source(lo, lo + band).permute(2, 0, 1)
+        for start in range(lo, hi, band):
+            stop = min(start + band, hi)
+            out[0, :, start:stop] = img_source(start, stop).permute(2, 0, 1)
         return out
 
     def _img_compute(self, r: int, s: Source, previous: Source | None) -> Compute:
@@ -399,6 +419,48 @@ class LeanMiGan(nn.Module):
             if previous is not None:
                 out.add_(up_rows(previous, self.img_up[r], r, lo, hi))
         return compute
+
+
+class _FirstRows:
+    """The first row each synthesis stream at 64 and above must compute, so that output rows
+    from `lo` on come out exactly as in a whole pass (lower levels are whole: they are cheap).
+
+    Derived backwards from what each computation reads: a 3x3 conv (plain, before_up) reads
+    its input from one row above; Up (up_rows) rows from (lo - 1) // 2 of its half-height
+    input; a Down (down_sampled) rows from 2 lo - 2; img[r] reads s[r] and img[r / 2]; s[r]
+    is also read by the next block's `low`; t[r] reads feats[r] at its own rows.
+    """
+
+    def __init__(self, lo: int) -> None:
+        self.rows: dict[tuple[str, int], int] = {}
+        img = lo
+        for r in RESOLUTIONS:   # 512 first: each level's needs follow from the one above
+            if r < RECOMPUTED_FROM:
+                break
+            s = img if r == RESOLUTION else min(img, max(self.rows[("low", 2 * r)] - 1, 0))
+            t = max(s - 1, 0)
+            self.rows.update({("img", r): img, ("s", r): s, ("t", r): t, ("low", r): max((t - 1) // 2, 0)})
+            img = max((img - 1) // 2, 0)
+
+    def get(self, stream: str, r: int) -> int:
+        return self.rows.get((stream, r), 0)
+
+    def chain(self, group: tuple[int, ...]) -> dict[tuple[str, int], int]:
+        """First rows of a recomputed-feature chain from the input to min(group): its
+        feature streams ("feat", r) and block outputs ("h", r) (encoder b{2r}.conv2, r rows)."""
+        lowest = min(group)
+        need = self.get("t", lowest)     # t[r] reads feats[r] at its own rows
+        rows = {("feat", lowest): need}
+        r = lowest
+        while r < RESOLUTION:
+            h = max(need - 1, 0)          # feats[r] (a 3x3 conv) reads h from a row above
+            rows[("h", r)] = h
+            need = max(2 * h - 2, 0)      # h (with Down) reads feats[2 r] from 2 h - 2
+            r *= 2
+            if r in group:
+                need = min(need, self.get("t", r))
+            rows[("feat", r)] = need
+        return rows
 
 
 def _plus(compute: Compute, feature: Source) -> Compute:

@@ -9,10 +9,12 @@ buffers resident. The function sets the limits itself, so they hold however it i
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import logging
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,12 @@ ARENA_MAX = 2
 # Image rows, masks and tensors above this size are mmapped: freed, they leave at once.
 MMAP_THRESHOLD_BYTES = 256 * 1024
 TRIM_THRESHOLD_BYTES = 1024 * 1024
+# Within heap_for_small_blocks: blocks up to this size come from the heap and stay there.
+SMALL_BLOCK_BYTES = 8 * 1024 * 1024
+
+_configured = False
+_scopes = 0
+_scopes_lock = threading.Lock()
 
 
 def configure_allocator() -> bool:
@@ -33,6 +41,7 @@ def configure_allocator() -> bool:
     Idempotent. Setting the mmap threshold explicitly also turns off glibc's dynamic
     adjustment of it, which is what lets freed large buffers stay resident.
     """
+    global _configured
     mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
@@ -41,7 +50,41 @@ def configure_allocator() -> bool:
         (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)))
     if not applied:
         log.warning("the allocator refused a memory setting; memory may run higher under load")
+    _configured = _configured or applied
     return applied
+
+
+@contextlib.contextmanager
+def heap_for_small_blocks(limit_bytes: int = SMALL_BLOCK_BYTES):
+    """Within the block, allocations up to limit_bytes stay on the heap when freed, and are
+    reused; afterwards the process's settings are back and freed memory is returned.
+
+    For work made of thousands of short-lived blocks just above MMAP_THRESHOLD_BYTES (the
+    inpainting network's row bands, ~0.5 MB each): mmapped, each would be mapped, faulted in
+    page by page and unmapped again (~600 000 page faults, a third of its time, per forward).
+    The heap holds at most what the work holds live at once. A no-op unless
+    configure_allocator took effect (glibc's own adaptive threshold already reuses such
+    blocks). Nested and concurrent scopes share the setting until the last one ends.
+    """
+    global _scopes
+    mallopt = _libc_function("mallopt")
+    if not _configured or mallopt is None:
+        yield
+        return
+    with _scopes_lock:
+        _scopes += 1
+        if _scopes == 1:
+            mallopt(_M_MMAP_THRESHOLD, limit_bytes)
+            mallopt(_M_TRIM_THRESHOLD, 4 * limit_bytes)
+    try:
+        yield
+    finally:
+        with _scopes_lock:
+            _scopes -= 1
+            if _scopes == 0:
+                mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+                mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+                release_freed_memory()
 
 
 def release_freed_memory() -> None:

@@ -14,6 +14,8 @@ from typing import Mapping
 SEGMENTERS = ("auto", "grabcut", "mobilesam")
 STORE_SCHEMES = ("redis://", "rediss://")
 CHECKPOINT_FILENAME = "mobile_sam.pt"
+INPAINTERS = ("auto", "model", "classic")
+INPAINT_CHECKPOINT_FILENAME = "migan_512_places2.pt"
 
 
 class ConfigError(ValueError):
@@ -54,10 +56,18 @@ class Config:
     # under TEMP_DIR. Never printed: the URL may hold Redis's password.
     store_url: str | None = field(default=None, repr=False)
     store_timeout_s: float = 3.0
+    inpainter: str = "auto"
+    inpaint_model_path: Path | None = None
+    inpaint_model_url: str | None = None
+    inpaint_model_sha256: str | None = None
 
     @property
     def checkpoint_path(self) -> Path:
         return self.model_path or self.model_cache_dir / CHECKPOINT_FILENAME
+
+    @property
+    def inpaint_checkpoint_path(self) -> Path:
+        return self.inpaint_model_path or self.model_cache_dir / INPAINT_CHECKPOINT_FILENAME
 
     @property
     def store_dir(self) -> Path:
@@ -93,6 +103,12 @@ class Config:
         if store_url and not store_url.lower().startswith(STORE_SCHEMES):
             # The value itself is not repeated: it may carry a password.
             raise ConfigError("STORE_URL (or REDIS_URL) must start with redis:// or rediss://")
+        inpainter = read.text("INPAINTER", cls.inpainter).lower()
+        if inpainter not in INPAINTERS:
+            raise ConfigError(f"INPAINTER must be one of {', '.join(INPAINTERS)}, not {inpainter!r}")
+        if read.optional("INPAINT_MODEL_URL") and not read.optional("INPAINT_MODEL_SHA256"):
+            raise ConfigError("INPAINT_MODEL_URL needs INPAINT_MODEL_SHA256, so that a download is verified "
+                              "before use")
         return cls(
             app_password=read.optional("APP_PASSWORD"),
             secret_key=read.optional("SECRET_KEY"),
@@ -124,6 +140,10 @@ class Config:
             auth_window_s=read.number("AUTH_WINDOW_S", cls.auth_window_s, minimum=1),
             store_url=store_url,
             store_timeout_s=read.number("STORE_TIMEOUT_S", cls.store_timeout_s, minimum=0.1),
+            inpainter=inpainter,
+            inpaint_model_path=read.optional_path("INPAINT_MODEL_PATH"),
+            inpaint_model_url=read.optional("INPAINT_MODEL_URL"),
+            inpaint_model_sha256=(read.optional("INPAINT_MODEL_SHA256") or "").lower() or None,
         )
 
 

@@ -1,7 +1,8 @@
 """The function's long-lived services, built from one Config.
 
 Everything that outlives a request — the records in the upload store, the log of wrong
-passwords, the segmentation service with its model and caches, the job slots — hangs off one
+passwords, the segmentation and inpainting services with their models and caches, the job
+slots — hangs off one
 Runtime. The HTTP edge builds
 it on the first request (never at import, so that `import main` stays light and a gunicorn
 master never owns threads or a model).
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..inpainting.service import InpaintingService
 from ..segmentation.service import SegmentationService
 from ..storage.failures import FailureLog, FileFailureLog
 from ..storage.file_store import FileStore
@@ -34,6 +36,7 @@ class Runtime:
     failures: FailureLog
     segmentation: SegmentationService
     admission: Admission
+    inpainting: InpaintingService
     started_at: float = field(default_factory=time.monotonic)
     invocations: int = 0
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,9 +54,12 @@ class Runtime:
             failures=failures,
             segmentation=SegmentationService(config),
             admission=Admission(config.max_concurrent_jobs, config.max_queued_jobs, config.queue_timeout_s),
+            inpainting=InpaintingService(config),
         )
         if config.model_preload and runtime.segmentation.wants_model:
             runtime.segmentation.model.start_background_load()
+        if config.model_preload and runtime.inpainting.wants_model and runtime.inpainting.model.obtainable:
+            runtime.inpainting.model.start_background_load()
         return runtime
 
 

@@ -47,7 +47,8 @@ def test_pixels_far_from_old_mask_and_new_product_are_unchanged(scene, jar, feat
     settings = CompositeSettings(blend_mode="alpha", shadow=0.0, feather=feather, offset=(-150, -40))
     result = replace_product(scene.image, scene.mask, jar, settings)
     footprint = placed_alpha(jar, result.placement.box, scene.mask.shape) > 0
-    far = distance_from(scene.mask | footprint) > feather + 2
+    # the old product's place is repainted remove_margin px past its mask
+    far = distance_from(scene.mask | footprint) > max(feather, settings.remove_margin) + 2
     changed = np.abs(result.image.astype(int) - scene.image).max(axis=2)
     assert changed[far].max() == 0
     assert changed[~far].max() > 0
@@ -62,9 +63,10 @@ def ragged_mask(shape, share: float = 0.69, seed: int = 0) -> np.ndarray:
 def test_ragged_mask_leaves_pixels_far_from_it_and_the_new_product_unchanged(scene, jar, feather):
     mask = ragged_mask(scene.mask.shape)
     mask[:, int(0.55 * mask.shape[1]):] = False      # touches the top, bottom and left borders
-    result = replace_product(scene.image, mask, jar, CompositeSettings(feather=feather))
+    settings = CompositeSettings(feather=feather)
+    result = replace_product(scene.image, mask, jar, settings)
     footprint = placed_alpha(jar, result.placement.box, mask.shape) > 0
-    far = distance_from(mask | footprint) > feather + 2
+    far = distance_from(mask | footprint) > max(feather, settings.remove_margin) + 2
     changed = np.abs(result.image.astype(int) - scene.image).max(axis=2)
     assert far.any() and changed[far].max() == 0
     assert changed[~far].max() > 0

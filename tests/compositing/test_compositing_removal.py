@@ -71,3 +71,34 @@ def test_fill_leaves_pixels_outside_the_hole_unchanged(lighting, bottle_hole):
     image = grey(lighting + fine_texture(6.0))
     out = fill_hole(image, bottle_hole, np.zeros_like(bottle_hole))
     assert np.array_equal(out[~bottle_hole], image[~bottle_hole])
+
+
+def test_edges_beside_the_hole_are_not_copied_into_it_as_ghosts(lighting):
+    """A dark strut beside the hole (a launch tower's, a window frame's) stays outside: the
+    texture copied into the hole is the wall's grain, not the strut."""
+    image = grey(lighting + fine_texture(3.0))
+    strut = 40
+    image[:, strut:strut + 2] = 30
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[60:200, 60:140] = True
+    out = filled(image, hole)
+    columns = out[70:190, 62:138].mean(axis=0)
+    # no column of the fill is much darker than the fill around it
+    assert (np.median(columns) - columns).max() < 6
+
+
+def test_the_texture_of_another_surface_is_not_copied(lighting):
+    """Strong texture on a surface of another colour beside the hole (hair beside a wall)
+    does not reach the fill, which takes the wall's grain."""
+    image = grey(lighting + fine_texture(2.0)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    hair = cv2.GaussianBlur(rng.standard_normal((HEIGHT, 40)).astype(np.float32), (0, 0), 1.0) * 40
+    image[:, 10:50] = np.stack([60 + hair, 45 + hair, 30 + hair], axis=2)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[40:220, 80:160] = True
+    out = fill_hole(image, hole, np.zeros_like(hole)).astype(np.float32)
+    detail = out[..., 1] - cv2.GaussianBlur(out[..., 1], (0, 0), 2)
+    wall = image[40:220, 165:195, 1].astype(np.float32)
+    wall_detail = wall - cv2.GaussianBlur(wall, (0, 0), 2)
+    assert detail[50:210, 85:155].std() < 2 * wall_detail.std()

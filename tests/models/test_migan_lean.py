@@ -267,3 +267,38 @@ def test_converter_rejects_a_file_that_is_not_torchscript(checkpoint, tmp_path):
     assert "not TorchScript" in str(failure.value)
     assert str(checkpoint.parent) not in str(failure.value)
     assert out.read_bytes() == b"previous"
+
+
+@pytest.mark.slow
+def test_only_the_rows_asked_for_are_computed_and_they_equal_a_whole_pass(checkpoint):
+    x = _photo_with_hole()
+    with one_torch_thread():
+        model = load_migan(checkpoint)
+        whole = model(x)
+        for lo, hi in ((0, 512), (0, 100), (1, 2), (137, 391), (300, 512), (511, 512)):
+            part = model(x, rows=(lo, hi))
+            assert torch.equal(part[..., lo:hi, :], whole[..., lo:hi, :]), (lo, hi)
+            assert not part[..., :lo, :].any() and not part[..., hi:, :].any()
+
+
+def test_row_stream_starting_below_the_top_computes_from_there_only():
+    full = torch.arange(20 * 3 * 2, dtype=torch.float32).view(20, 3, 2)
+    computed = []
+
+    def compute(lo: int, hi: int, out: torch.Tensor) -> None:
+        computed.append((lo, hi))
+        out.copy_(full[lo:hi])
+
+    stream = RowStream(20, 3, 2, compute, band=4, first=9)
+    read = stream.reader()
+    assert torch.equal(read(9, 13), full[9:13]) and torch.equal(read(12, 20), full[12:20])
+    assert computed[0][0] == 9
+    with pytest.raises(ValueError, match="rows from 8"):
+        read(8, 10)
+
+
+def test_rows_must_be_a_range_of_output_rows(checkpoint):
+    model = load_migan(checkpoint)
+    for rows in ((5, 5), (-1, 3), (0, 513)):
+        with pytest.raises(ValueError, match="rows must be"):
+            model(torch.zeros(1, 4, 512, 512), rows=rows)

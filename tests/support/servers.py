@@ -24,7 +24,8 @@ from .paths import REPO
 _START_ATTEMPTS = 300
 # Variables of the developer's shell that would change what the function under test does.
 _FOREIGN_ENV = ("APP_PASSWORD", "SECRET_KEY", "MODEL_URL", "MODEL_SHA256", "MODEL_PATH", "MODEL_PRELOAD",
-                "SEGMENTER", "TEMP_DIR", "MODEL_CACHE_DIR", "TRUST_PROXY", "CORS_ORIGINS", "STORE_URL", "REDIS_URL")
+                "SEGMENTER", "TEMP_DIR", "MODEL_CACHE_DIR", "TRUST_PROXY", "CORS_ORIGINS", "STORE_URL", "REDIS_URL",
+                "INPAINTER", "INPAINT_MODEL_PATH", "INPAINT_MODEL_URL", "INPAINT_MODEL_SHA256")
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,19 @@ def multipart(image: bytes, filename: str, **fields: str) -> tuple[bytes, str]:
 
 
 @contextlib.contextmanager
-def serving_bytes(data: bytes, name: str = "mobile_sam.pt") -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 that answers every GET with `data`; yields the file's URL."""
+def serving_bytes(data: bytes, name: str = "mobile_sam.pt", content_length: int | None = None) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every GET with `data`; yields the file's URL.
+
+    content_length: the length announced, when not len(data) (more: a truncated download).
+    """
 
     class Serve(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(len(data) if content_length is None else content_length))
             self.end_headers()
             self.wfile.write(data)
+            self.close_connection = True
 
         def log_message(self, *args):
             pass
