@@ -36,8 +36,8 @@ import threading
 from dataclasses import dataclass, field
 
 import redis
-from redis.backoff import NoBackoff
 from redis._parsers import Encoder
+from redis.backoff import NoBackoff
 from redis.connection import PythonRespSerializer, parse_url
 from redis.exceptions import (
     AuthenticationError,

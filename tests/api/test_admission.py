@@ -6,8 +6,8 @@ import pytest
 
 from handler.edge import create_handler
 from handler.edge import function as function_module
-from handler.platform.admission import Admission
 from handler.errors import ServiceUnavailable
+from handler.platform.admission import Admission
 
 from support.function import AUTH, client_for, mask_request_in_background, upload_image
 from support.images import PRODUCT_BOX

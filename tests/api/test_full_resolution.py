@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from handler.edge import create_handler
+
 from support.function import AUTH, client_for
 from support.paths import SAMPLES
 
@@ -50,9 +51,9 @@ def _pixels(answer: dict) -> np.ndarray:
 @pytest.fixture(scope="module")
 def replaced(photo_4000, tmp_path_factory):
     """(the 4000x3000 photo as decoded, the full-size answer and pixels, the working-size ones)."""
-    from support.function import PASSWORD
-
     from handler.platform.config import Config
+
+    from support.function import PASSWORD
 
     folder = tmp_path_factory.mktemp("fullres")
     client = client_for(create_handler(Config(app_password=PASSWORD, temp_dir=folder, segmenter="grabcut")))
@@ -144,9 +145,9 @@ def test_a_webp_result_wider_than_webp_allows_is_422(config):
 
 
 def test_one_pixel_over_24_megapixels_is_refused_before_decoding(client):
-    from support.images import png_bytes
-
     from bench.decode_cases import _gradient
+
+    from support.images import png_bytes
 
     over = np.dstack([_gradient(6001, 4000)] * 3)  # 24,004,000 px
     response = client.post("/upload", headers=AUTH, data={"image": (io.BytesIO(png_bytes(over)), "big.png")})

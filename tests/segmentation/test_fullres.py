@@ -13,6 +13,7 @@ import torch
 from handler.sam.predictor import upscale_logits
 from handler.sam.upscale import upscale_logits_region
 from handler.segmentation.fullres import mask_region
+
 from support.paths import REPO
 
 
