@@ -431,9 +431,21 @@ const TOOL_HINTS = {
     : "Drag the product to move it, a corner to resize it, the round handle to turn it (Shift: 15° steps).",
 };
 
+/** On a narrow screen the stage is as tall as the photo needs (at most 58 % of the screen). */
+function fitStage() {
+  const stage = $("stage");
+  const narrow = matchMedia("(max-width: 760px)").matches;
+  app.viewport.insetBottom = narrow ? 52 : 0;
+  if (!app.scene || !narrow) { stage.style.height = ""; return; }
+  const width = stage.clientWidth || window.innerWidth;
+  const wanted = (width - 24) * (app.scene.height / app.scene.width) + app.viewport.insetTop + app.viewport.insetBottom;
+  stage.style.height = `${Math.round(Math.min(window.innerHeight * 0.58, Math.max(288, wanted)))}px`;
+}
+
 function refreshPanels() {
   const d = doc();
   const hasScene = Boolean(app.scene);
+  fitStage();
   show("empty-state", !hasScene);
   show("stage-tools", hasScene);
   show("toolbar", hasScene);

@@ -15,6 +15,7 @@ export class Viewport {
     this.y = 0;
     this.fitted = true;   // follows the view's size until the person zooms or pans
     this.insetTop = 0;    // px at the top kept free for the toolbar when fitting
+    this.insetBottom = 0; // and at the bottom, for the zoom buttons (narrow screens)
     this.onChange = () => {};
   }
 
@@ -35,16 +36,16 @@ export class Viewport {
   fitScale() {
     if (!this.imageWidth) return 1;
     const margin = Math.min(MARGIN_PX, this.viewWidth / 20);
-    const top = Math.max(margin, this.insetTop);
-    return Math.min((this.viewWidth - 2 * margin) / this.imageWidth, (this.viewHeight - top - margin) / this.imageHeight);
+    const top = Math.max(margin, this.insetTop), bottom = Math.max(margin, this.insetBottom);
+    return Math.min((this.viewWidth - 2 * margin) / this.imageWidth, (this.viewHeight - top - bottom) / this.imageHeight);
   }
 
   fit() {
     this.scale = this.fitScale();
     this.x = (this.viewWidth - this.imageWidth * this.scale) / 2;
     const margin = Math.min(MARGIN_PX, this.viewWidth / 20);
-    const top = Math.max(margin, this.insetTop);
-    this.y = top + (this.viewHeight - top - margin - this.imageHeight * this.scale) / 2;
+    const top = Math.max(margin, this.insetTop), bottom = Math.max(margin, this.insetBottom);
+    this.y = top + (this.viewHeight - top - bottom - this.imageHeight * this.scale) / 2;
     this.fitted = true;
     this.onChange();
   }
