@@ -12,7 +12,12 @@ realistic product size is what the memory and time of a full-size replace depend
 clients at once, each uploading a 12 MP photo and replacing; then a 24 MP replace once the
 store (MAX_STORE_MB of /dev/shm) and the embedding cache are full.
 
-    python3 bench/bench_fullres.py        # needs root and a writable cgroup-v1 memory controller
+With --migan the server also has an MI-GAN checkpoint (random weights, the published
+layout: tests/support/migan.py) and every replace asks for scale 0.7, so a band of the old
+bottle's place shows and the learned fill runs (once per replace: the full-size composite
+reuses the working render's network output).
+
+    python3 bench/bench_fullres.py [--migan]   # needs root and a writable cgroup-v1 memory controller
 """
 from __future__ import annotations
 
@@ -49,7 +54,9 @@ SIZES = {"1280 px": (1280, 960), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
 REPLACES = 3
 CLIENTS = 4
 STORE_FILLING_UPLOADS = 6
-STAGES = ("decode", "composite", "decode_original", "composite_full_size", "encode_output")
+SETTINGS: dict = {}                       # what every replace sends (--migan: scale 0.7)
+SERVER_ENV = {"INPAINTER": "classic"}     # --migan: the checkpoint, INPAINTER auto
+STAGES = ("decode", "composite", "fill", "decode_original", "composite_full_size", "encode_output")
 
 
 def photo_jpeg(size: tuple[int, int]) -> tuple[bytes, str]:
@@ -85,7 +92,7 @@ def _multipart(data: bytes, kind: str) -> tuple[bytes, str]:
 def replace(url: str, scene_id: str, product_id: str, mask_png: str) -> tuple[float, dict, tuple[int, int]]:
     """(seconds, the server's timings, the result's size) of a full-size JPEG replace, raw."""
     request = urllib.request.Request(url + "/process", method="POST", data=json.dumps({
-        "image_id": scene_id, "product_id": product_id, "mask_png_base64": mask_png,
+        "image_id": scene_id, "product_id": product_id, "mask_png_base64": mask_png, "settings": SETTINGS,
         "output": {"format": "jpeg", "raw": True}}).encode(), headers={
         "X-App-Password": flow.PASSWORD, "Content-Type": "application/json"})
     started = time.perf_counter()
@@ -105,6 +112,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="drishya-fullres-"))
     checkpoint = (flow.write_checkpoint(work / "mobile_sam.pt") if flow.SHARED_GOLDEN.is_file()
                   else write_random_checkpoint(work / "mobile_sam.pt"))
+    if "--migan" in sys.argv[1:]:
+        from support.migan import write_random_migan_checkpoint
+
+        SERVER_ENV.update(INPAINTER="auto", INPAINT_MODEL_PATH=str(write_random_migan_checkpoint(work / "migan.pt")))
+        SETTINGS["scale"] = 0.7
     photos = {name: photo_jpeg(size) for name, size in SIZES.items()}
     product = (REPO / "samples" / "product.png").read_bytes()
     rows = []
@@ -145,7 +157,7 @@ def _server(checkpoint: Path, work: Path):
     shm = Path(tempfile.mkdtemp(prefix="drishya-fullres-", dir="/dev/shm"))
     port = flow.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = flow.server_env(port, shm, checkpoint, MAX_CONCURRENT_JOBS="1", QUEUE_TIMEOUT_S="60")
+    env = flow.server_env(port, shm, checkpoint, MAX_CONCURRENT_JOBS="1", QUEUE_TIMEOUT_S="60", **SERVER_ENV)
     try:
         with MemoryCgroup(512 * MIB, "drishya-fullres") as group, PeakSampler(group) as sampler:
             server = flow.start_server(env, work / "server.log", preexec_fn=group.join)
@@ -198,7 +210,8 @@ def _concurrent(url: str, photo: tuple[bytes, str], product_id: str) -> list[int
 
 def _print(rows: list[tuple]) -> None:
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch threads 1, "
-          f"load average {os.getloadavg()[0]:.2f}; python -m handler.platform.server in a 512 MB memory cgroup (v1)\n")
+          f"load average {os.getloadavg()[0]:.2f}; python -m handler.platform.server in a 512 MB memory cgroup (v1); "
+          f"INPAINTER={SERVER_ENV['INPAINTER']}, settings {SETTINGS or 'defaults'}\n")
     print(f"| flow | upload | time | server split, ms: {' / '.join(STAGES)} | | unreclaimable peak / OOM kills |")
     print("|---|---|---|---|---|---|")
     for row in rows:

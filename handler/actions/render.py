@@ -60,11 +60,8 @@ def render(runtime: Runtime, scene: StoredImage, mask: np.ndarray, logits: MaskL
     photo = original.pixels
     height, width = photo.shape[:2]
     scale = width / scene.pixels.shape[1]
-    changed = _photo_region(working.region, scale, (height, width))
-    # the crop holds all the scene the working render looked at, so the fill sees the same
-    # scene and reuses the network's output (inpainting/fill.py, Memo)
-    x0, y0, x1, y1 = _photo_region(working.context, scale, (height, width))
-    shrink = min(1.0, math.sqrt(MAX_REGION_PX / ((changed[2] - changed[0]) * (changed[3] - changed[1]))))
+    x0, y0, x1, y1 = _photo_region(working.region, scale, (height, width))
+    shrink = min(1.0, math.sqrt(MAX_REGION_PX / ((x1 - x0) * (y1 - y0))))
     with clock.stage("composite_full_size"):
         crop = photo[y0:y1, x0:x1]
         if shrink < 1.0:
@@ -153,4 +150,4 @@ def _in_photo(result: CompositeResult, origin: tuple[int, int], shrink: float) -
                 round(box[2] / shrink) + ox, round(box[3] / shrink) + oy)
 
     return replace(result, placement=replace(result.placement, box=moved(result.placement.box)),
-                   region=moved(result.region), context=moved(result.context))
+                   region=moved(result.region))

@@ -96,9 +96,7 @@ class CompositeResult:
     used). blend_mode: "alpha" | "seamless" (the one used). placement: where the product
     went. feather: the edge softening used, px (the automatic value when not set).
     warnings: what the user should check, most important first. region: the XYXY box of
-    the scene the result may differ in (every pixel outside it is the scene's own). context:
-    the XYXY box of the scene the result was made from (region, and around the hole what the
-    fill looked at): a render of the same replacement at another size needs all of it."""
+    the scene the result may differ in (every pixel outside it is the scene's own)."""
 
     image: np.ndarray
     cutout: str
@@ -107,7 +105,6 @@ class CompositeResult:
     feather: int
     warnings: tuple[QualityWarning, ...] = ()
     region: Box = (0, 0, 0, 0)
-    context: Box = (0, 0, 0, 0)
 
 
 def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
@@ -173,9 +170,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
     layer = None if window is None else product_layer(rgba, product_box, target, window, feather)
     out = scene.copy()
     background = out[y1:y2, x1:x2]   # a view: the steps below edit the result in place
-    context_box = roi
     if settings.remove_old:
-        context_box = _remove(scene, mask, mask_box, background, roi, layer, grow, fill, frame.scale)
+        _remove(scene, mask, mask_box, background, roi, layer, grow, fill, frame.scale)
     blend_used = "alpha"
     if layer is not None:
         if shadowed:
@@ -186,14 +182,13 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
         region = background[_local(window, roi)]
         region[...] = composite(region, layer, transform, wrap if blend_used == "seamless" else 0)
     placement = Placement(target, scale, anchor, settings.rotation, settings.flip)
-    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings, roi, context_box)
+    return CompositeResult(out, cut.method, blend_used, placement, feather, warnings, roi)
 
 
 def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.ndarray, roi: Box,
-            layer: ProductLayer | None, grow: int, fill: Fill | None, pixel_scale: float) -> Box:
+            layer: ProductLayer | None, grow: int, fill: Fill | None, pixel_scale: float) -> None:
     """Repaint the old product's place (its mask grown by `grow` px) in `background`, the
-    output's ROI (edited in place); returns the region of the scene the fill looked at. An
-    injected fill works on a region wide enough for its context (FILL_CONTEXT_PX, or the
+    output's ROI (edited in place). An injected fill works on a region wide enough for its context (FILL_CONTEXT_PX, or the
     hole's size); only hole pixels inside the ROI are copied."""
     region = roi
     if fill is not None:
@@ -213,7 +208,6 @@ def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.n
     else:
         # only hole pixels, whatever the fill returned elsewhere
         np.copyto(background, filled[inner], where=hole[inner][..., None])
-    return region
 
 
 def _inside(box: Box, image_box: Box) -> Box:

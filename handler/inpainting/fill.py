@@ -28,9 +28,10 @@ pipeline is testable with a fake one. Steps (numbers in px of the image given, u
    scene, not product. Pixels outside the hole are returned bit-exact.
 
 A fill keeps the network's output of its last call (Memo): called again for the same hole
-at another resolution (the full-resolution render of the same replace), it maps the same
-crop, relative to the hole, and reuses the output when the network's input would be the
-same (hole and pixels at 512 agree), so the network runs once per replace.
+at another resolution (the full-resolution render of the same replace, given only a region
+of the photo around the hole), it maps the same crop, relative to the hole, and reuses the
+output when what the network saw agrees with this image where the crop lies inside it (hole
+and pixels at 512), so the network runs once per replace.
 """
 from __future__ import annotations
 
@@ -148,9 +149,8 @@ class LearnedFill:
         """(the network's 512x512x3 float32 output for this hole, its crop); None after a failure."""
         reused = self._memo_crop(box)
         if reused is not None:
-            pixels, known = network_view(image, hole, reused)
             rows = rows_needed(box, reused)
-            if self._memo_matches(pixels, known) and self.memo.rows[0] <= rows[0] and rows[1] <= self.memo.rows[1]:
+            if self.memo.rows[0] <= rows[0] and rows[1] <= self.memo.rows[1] and self._memo_matches(image, hole, reused):
                 return self.memo.output, reused
         crop = crop_for(box, hole.shape)
         pixels, known = network_view(image, hole, crop)
@@ -182,14 +182,23 @@ class LearnedFill:
         return Crop(round(box[0] + (crop.x - old[0]) * k), round(box[1] + (crop.y - old[1]) * k),
                     round(crop.side * k))
 
-    def _memo_matches(self, pixels: np.ndarray, known: np.ndarray) -> bool:
-        memo = self.memo
-        union = np.count_nonzero(~known | ~memo.known)
-        iou = np.count_nonzero(~known & ~memo.known) / max(union, 1)
-        both = known & memo.known
+    def _memo_matches(self, image: np.ndarray, hole: np.ndarray, crop: Crop) -> bool:
+        """Whether this image and hole, seen through `crop`, are what the memo's network saw.
+        Only the part of the crop inside this image is compared: the image may be a region
+        of the photo the memo's image was a smaller copy of, holding the hole and a ring of
+        scene around it but not all the memo's context."""
+        window = _inside_512(crop, hole.shape)
+        if window is None:
+            return False
+        top, bottom, left, right = window
+        pixels, known = _window_view(image, hole, crop, window)
+        memo_pixels, memo_known = self.memo.pixels[top:bottom, left:right], self.memo.known[top:bottom, left:right]
+        union = np.count_nonzero(~known | ~memo_known)
+        iou = np.count_nonzero(~known & ~memo_known) / max(union, 1)
+        both = known & memo_known
         if iou < MEMO_HOLE_IOU or not both.any():
             return False
-        diff = np.abs(pixels[both].astype(np.int16) - memo.pixels[both]).mean()
+        diff = np.abs(pixels[both].astype(np.int16) - memo_pixels[both]).mean()
         return bool(diff <= MEMO_PIXEL_DIFF)
 
 
@@ -206,6 +215,36 @@ def network_view(image: np.ndarray, hole: np.ndarray, crop: Crop) -> tuple[np.nd
         holes = cv2.resize(holes, size, interpolation=cv2.INTER_LINEAR)
     # any share of a hole pixel makes a network pixel hole: no old colour is passed as scene
     return np.ascontiguousarray(pixels), holes == 0
+
+
+def _inside_512(crop: Crop, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right): the network px of `crop` made only of image px (none
+    reflected past its edge), or None when there are hardly any."""
+    f = crop.factor
+    h, w = shape
+    top, bottom = math.ceil(max(-crop.y, 0) / f), math.floor(min(crop.side, h - crop.y) / f)
+    left, right = math.ceil(max(-crop.x, 0) / f), math.floor(min(crop.side, w - crop.x) / f)
+    if bottom - top < 8 or right - left < 8:
+        return None
+    return top, bottom, left, right
+
+
+def _window_view(image: np.ndarray, hole: np.ndarray, crop: Crop,
+                 window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """network_view over a window of the network's px only (see _inside_512), resampled from
+    the image px under it alone: no reflected copy of a crop that reaches past the image."""
+    top, bottom, left, right = window
+    f = crop.factor
+    y0, y1 = crop.y + round(top * f), crop.y + round(bottom * f)
+    x0, x1 = crop.x + round(left * f), crop.x + round(right * f)
+    pixels = image[y0:y1, x0:x1]
+    holes = hole[y0:y1, x0:x1].view(np.uint8).astype(np.float32)
+    size = (right - left, bottom - top)
+    if (x1 - x0, y1 - y0) != size:
+        shrinking = f > 1
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+        holes = cv2.resize(holes, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return pixels, holes == 0
 
 
 def _cropped(array: np.ndarray, crop: Crop) -> np.ndarray:

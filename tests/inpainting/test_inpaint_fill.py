@@ -223,6 +223,37 @@ def test_the_output_is_reused_for_the_same_hole_at_another_resolution(scene_with
     assert np.abs(shrunk[deep].astype(int) - small[deep]).mean() < 6
 
 
+def _enlarged_region(image, hole, k, margin):
+    """The image and hole enlarged k times, cut to the hole's box plus `margin` px (what a
+    full-size render gives the fill): (region image, region hole)."""
+    size = (round(image.shape[1] * k), round(image.shape[0] * k))
+    big_image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+    big_hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    ys, xs = np.nonzero(big_hole)
+    top, left = max(ys.min() - margin, 0), max(xs.min() - margin, 0)
+    bottom, right = ys.max() + 1 + margin, xs.max() + 1 + margin
+    return big_image[top:bottom, left:right], big_hole[top:bottom, left:right]
+
+
+def test_the_output_is_reused_for_a_region_around_the_hole_at_another_resolution(scene_with_hole):
+    image, hole = scene_with_hole
+    fill = LearnedFill(FakeNetwork(image=textured(512, 512, seed=5)))
+    fill(image, hole, no_cover(hole))
+    region, region_hole = _enlarged_region(image, hole, 2.5, margin=60)
+    out = fill(region, region_hole, no_cover(region_hole))
+    assert fill.network_runs == 1
+    assert np.array_equal(out[~region_hole], region[~region_hole])
+
+
+def test_a_region_of_another_scene_runs_the_network_again(scene_with_hole):
+    image, hole = scene_with_hole
+    fill = LearnedFill(FakeNetwork())
+    fill(image, hole, no_cover(hole))
+    region, region_hole = _enlarged_region(255 - image, hole, 2.5, margin=60)
+    fill(region, region_hole, no_cover(region_hole))
+    assert fill.network_runs == 2
+
+
 def test_a_different_hole_runs_the_network_again(scene_with_hole):
     image, hole = scene_with_hole
     network = FakeNetwork()
