@@ -238,7 +238,8 @@ def _window_view(image: np.ndarray, hole: np.ndarray, crop: Crop,
     y0, y1 = crop.y + round(top * f), crop.y + round(bottom * f)
     x0, x1 = crop.x + round(left * f), crop.x + round(right * f)
     pixels = image[y0:y1, x0:x1]
-    holes = hole[y0:y1, x0:x1].view(np.uint8).astype(np.float32)
+    # uint8 x 255, not float: a full-size window can be millions of px; any share still counts
+    holes = hole[y0:y1, x0:x1].view(np.uint8) * np.uint8(255)
     size = (right - left, bottom - top)
     if (x1 - x0, y1 - y0) != size:
         shrinking = f > 1
@@ -321,9 +322,14 @@ def seam_weight(hole: np.ndarray, box: Box, seam_px: float) -> np.ndarray:
     around = hole[top:bottom, left:right].view(np.uint8)
     pads = (top - (y0 - 1), (y1 + 1) - bottom, left - (x0 - 1), (x1 + 1) - right)
     around = cv2.copyMakeBorder(around, *pads, cv2.BORDER_CONSTANT, value=1)
-    distance = cv2.distanceTransform(around, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    t = np.clip(distance / (seam_px + 1.0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
+    t = cv2.distanceTransform(around, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    t *= 1.0 / (seam_px + 1.0)
+    np.clip(t, 0.0, 1.0, out=t)
+    # smoothstep in place, a band at a time: the box of a full-size hole can be millions of px
+    for first in range(0, t.shape[0], BAND_ROWS):
+        band = t[first:first + BAND_ROWS]
+        band[...] = band * band * (3.0 - 2.0 * band)
+    return t
 
 
 class _Mapped:
@@ -368,7 +374,8 @@ def _grain_spread(image: np.ndarray, hole: np.ndarray, box: Box, mapped: _Mapped
         rows = mapped.rows(top, bottom)
         detail = (rows - cv2.GaussianBlur(rows, (5, 5), 0))[first - top:stop - top]
         # the interior: where the fill is fully in, away from the rim's mix
-        picked.append(detail[weight[first - y0:stop - y0] >= 1.0][::step])
+        # a copy, so that each band's selection is freed (a strided view would keep it all)
+        picked.append(detail[weight[first - y0:stop - y0] >= 1.0][::step].copy())
     output_spread = _robust_spread(np.concatenate(picked)) if picked else np.zeros(3)
     deficit = np.maximum(np.square(scene_spread) - np.square(output_spread), 0.0)
     return np.sqrt(deficit / NOISE_DETAIL_SHARE).astype(np.float32)
@@ -403,8 +410,9 @@ def _ring_detail_spread(image: np.ndarray, hole: np.ndarray, box: Box, ring_px: 
     if not ring.any():
         return None
     pixels = image[top:bottom, left:right]
-    detail = pixels.astype(np.int16) - cv2.GaussianBlur(pixels, (5, 5), 0)
-    return _robust_spread(detail[ring])
+    # the ring's pixels only: a full-size hole's box holds millions of px, its ring a few
+    detail = pixels[ring].astype(np.int16) - cv2.GaussianBlur(pixels, (5, 5), 0)[ring]
+    return _robust_spread(detail)
 
 
 def _box(mask: np.ndarray) -> Box | None:
