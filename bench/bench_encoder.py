@@ -34,21 +34,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.memcg import reset_peak_rss, status_mb  # noqa: E402
+
 GOLDEN = REPO.parent / "shared" / "mobilesam" / "golden_vit_t.pt"
 IMAGE_SHAPE = (960, 1280, 3)
 THREADS = (1, 2)
 MODES = ("optimised", "baseline")
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def _cached_mb(path: Path) -> float:
@@ -81,7 +74,6 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    sys.path.insert(0, str(REPO))
     from handler.sam.checkpoint import load_mobile_sam
     from handler.sam.predictor import SamPredictor
 
@@ -91,14 +83,14 @@ def worker(args: argparse.Namespace) -> None:
     model = load_mobile_sam(Path(args.checkpoint), optimise=args.mode == "optimised")
     load_s = time.perf_counter() - start
     predictor = SamPredictor(model)
-    rss_loaded, file_loaded = _status_mb("VmRSS"), _status_mb("RssFile")
+    rss_loaded, file_loaded = status_mb("VmRSS"), status_mb("RssFile")
 
-    _reset_peak()
+    reset_peak_rss()
     start = time.perf_counter()
     embedding = predictor.encode(image)
     first_encode_s = time.perf_counter() - start
-    peak = _status_mb("VmHWM")
-    code_growth = _status_mb("RssFile") - file_loaded
+    peak = status_mb("VmHWM")
+    code_growth = status_mb("RssFile") - file_loaded
     predictor.predict(embedding, box=box)
     cold_start_s = time.time() - args.spawned_at
 
@@ -107,12 +99,12 @@ def worker(args: argparse.Namespace) -> None:
     encode_s, later_growth = [], []
     for _ in range(args.repeats):
         malloc_trim(0)
-        rss_before = _status_mb("VmRSS")
-        _reset_peak()
+        rss_before = status_mb("VmRSS")
+        reset_peak_rss()
         start = time.perf_counter()
         embedding = predictor.encode(image)
         encode_s.append(time.perf_counter() - start)
-        later_growth.append(_status_mb("VmHWM") - rss_before)
+        later_growth.append(status_mb("VmHWM") - rss_before)
     predict_s = []
     for _ in range(max(args.repeats, 10)):
         start = time.perf_counter()

@@ -37,60 +37,37 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from bench.memcg import reset_peak_rss, status_mb  # noqa: E402
+
 EXECUTIONS = ("literal", "lean")
 SEED = 0
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def _model_input():
-    """(1, 4, 512, 512): samples/scene.jpg, square crop resized to 512, with an elliptic hole."""
-    import cv2
-    import numpy as np
-    from PIL import Image
-
-    from handler.inpainting.pixels import to_model_input
-
-    image = Image.open(REPO / "samples" / "scene.jpg").convert("RGB")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    pixels = np.asarray(image.crop((left, top, left + side, top + side)).resize((512, 512), Image.BILINEAR))
-    hole = np.zeros((512, 512), np.uint8)
-    cv2.ellipse(hole, (260, 300), (90, 140), 20, 0, 360, 1, -1)
-    return to_model_input(pixels, hole == 0)
 
 
 def memory_worker(args: argparse.Namespace) -> None:
     import torch
 
+    from support.migan import photo_with_hole
+
     torch.set_num_threads(1)
-    sys.path.insert(0, str(REPO))
     # The input (and the image libraries it needs) exists before "idle", as in the service.
-    x = _model_input()
-    idle, idle_file = _status_mb("VmRSS"), _status_mb("RssFile")
+    x = photo_with_hole()
+    idle, idle_file = status_mb("VmRSS"), status_mb("RssFile")
     from handler.inpainting.migan import load_migan
 
     model = load_migan(Path(args.checkpoint), lean=args.execution == "lean")
-    loaded, loaded_file = _status_mb("VmRSS"), _status_mb("RssFile")
-    _reset_peak()
+    loaded, loaded_file = status_mb("VmRSS"), status_mb("RssFile")
+    reset_peak_rss()
     with torch.inference_mode():
         model(x)
-    peak, peak_file = _status_mb("VmHWM"), _status_mb("RssFile")
+    peak, peak_file = status_mb("VmHWM"), status_mb("RssFile")
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    before_later = _status_mb("VmRSS")
-    _reset_peak()
+    before_later = status_mb("VmRSS")
+    reset_peak_rss()
     with torch.inference_mode():
         model(x)
-    later = _status_mb("VmHWM") - before_later
+    later = status_mb("VmHWM") - before_later
     print(json.dumps({
         "idle_mb": idle, "loaded_mb": loaded, "peak_mb": peak,
         "load_file_mb": loaded_file - idle_file, "forward_file_mb": peak_file - loaded_file,
@@ -101,11 +78,12 @@ def memory_worker(args: argparse.Namespace) -> None:
 def speed_worker(args: argparse.Namespace) -> None:
     import torch
 
+    from support.migan import photo_with_hole
+
     torch.set_num_threads(1)
-    sys.path.insert(0, str(REPO))
     from handler.inpainting.migan import load_migan
 
-    x = _model_input()
+    x = photo_with_hole()
     models = {e: load_migan(Path(args.checkpoint), lean=e == "lean") for e in EXECUTIONS}
     # the rows a fill of the input's hole reads (its rows at 512 and the bicubic reach)
     hole_rows = (x[0, 0] < 0).any(dim=1).nonzero()
@@ -145,9 +123,12 @@ def _machine_notes(load_before: tuple[float, ...], load_after: tuple[float, ...]
 
 
 def main(args: argparse.Namespace) -> None:
+    from support.migan import write_random_migan_checkpoint
+
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(args.checkpoint) if args.checkpoint else _write_random_checkpoint(Path(tmp))
+        checkpoint = (Path(args.checkpoint) if args.checkpoint
+                      else write_random_migan_checkpoint(Path(tmp) / "migan_random_fp32.pt", SEED))
         memory = {e: _run("--memory-worker", "--checkpoint", str(checkpoint), "--execution", e) for e in EXECUTIONS}
         speed = _run("--speed-worker", "--checkpoint", str(checkpoint), "--repeats", str(args.repeats))
     print(_machine_notes(load_before, os.getloadavg()))
@@ -172,21 +153,6 @@ def main(args: argparse.Namespace) -> None:
           f"{median:.2f} ({low:.2f}-{high:.2f}) | {base / median:.2f}x | | | | | | |")
 
 
-def _write_random_checkpoint(directory: Path) -> Path:
-    """Seeded random weights in the published layout (filter_const buffers as the network builds them)."""
-    import torch
-
-    sys.path.insert(0, str(REPO))
-    from handler.inpainting.migan import MiGan
-
-    generator = torch.Generator().manual_seed(SEED)
-    state = {k: v if k.endswith("filter_const") else torch.randn(v.shape, generator=generator) * 0.05
-             for k, v in MiGan().state_dict().items()}
-    path = directory / "migan_random_fp32.pt"
-    torch.save(state, path)
-    return path
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="MI-GAN 512 state dict (default: seeded random weights)")
@@ -201,7 +167,6 @@ if __name__ == "__main__":
     if parsed.repeats < 5:
         parser.error("--repeats must be at least 5")
     if parsed.service:
-        sys.path.insert(0, str(REPO))
         from bench.bench_inpainting_service import service_main
 
         sys.exit(service_main(parsed))

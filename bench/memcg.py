@@ -2,7 +2,8 @@
 
 Root can make a child of its own memory cgroup, set `memory.limit_in_bytes`, move a process
 into it (its children follow), and afterwards read the peak usage, the failure count and the
-OOM kills. Used by the memory benchmark and by the cgroup test.
+OOM kills. Used by the memory benchmark and by the cgroup test. Also: this process's own
+memory readings (/proc/self/status) for the benches that measure in-process.
 """
 from __future__ import annotations
 
@@ -153,3 +154,16 @@ class PeakSampler:
             except OSError:
                 pass
             self._stop.wait(self._interval_s)
+
+
+def status_mb(field: str) -> float:
+    """A field of /proc/self/status in MB (VmRSS, VmHWM, RssFile, ...)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's VmHWM to its current RSS (clear_refs 5)."""
+    Path("/proc/self/clear_refs").write_text("5")

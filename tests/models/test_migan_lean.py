@@ -7,7 +7,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,32 +17,15 @@ from handler.inpainting.migan import CheckpointError, MiGan, Upsample, load_miga
 from handler.inpainting.migan_lean import LeanMiGan, RowStream, Stored, up_filter, up_rows
 from handler.inpainting.pixels import to_model_input
 
-from support.migan import one_torch_thread
+from support.migan import one_torch_thread, photo_with_hole, random_migan_state
 from support.paths import SAMPLES
 
 TOLERANCE = 1e-3
-SEED = 0
-
-
-def random_state(seed: int = SEED) -> dict[str, torch.Tensor]:
-    """A MiGan state dict of seeded random values, Up/Down filters included; filter_const as built."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, tensor in MiGan().state_dict().items():
-        if key.endswith("filter_const"):
-            state[key] = tensor
-        elif key.endswith("noise_strength"):
-            state[key] = torch.rand((), generator=generator) * 0.2 + 0.05
-        elif key.endswith("filter.weight"):
-            state[key] = torch.rand(tensor.shape, generator=generator) / 4
-        else:
-            state[key] = torch.randn(tensor.shape, generator=generator) * 0.05
-    return state
 
 
 @pytest.fixture(scope="module")
 def state() -> dict[str, torch.Tensor]:
-    return random_state()
+    return random_migan_state()
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +33,6 @@ def checkpoint(state, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("migan") / "random_fp32.pt"
     torch.save(state, path)
     return path
-
-
-def _photo_with_hole() -> torch.Tensor:
-    """samples/scene.jpg cropped to a square and resized to 512, with an elliptic hole."""
-    image = Image.open(SAMPLES / "scene.jpg").convert("RGB")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    pixels = np.asarray(image.crop((left, top, left + side, top + side)).resize((512, 512), Image.BILINEAR))
-    hole = np.zeros((512, 512), np.uint8)
-    cv2.ellipse(hole, (260, 300), (90, 140), 20, 0, 360, 1, -1)
-    return to_model_input(pixels, hole == 0)
 
 
 def _all_known() -> torch.Tensor:
@@ -72,7 +43,7 @@ def _all_known() -> torch.Tensor:
 @pytest.fixture(scope="module", params=["photo_with_hole", "all_known"])
 def outputs(request, checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
     """(literal output, lean output), both (1, 3, 512, 512), for one input."""
-    x = _photo_with_hole() if request.param == "photo_with_hole" else _all_known()
+    x = photo_with_hole() if request.param == "photo_with_hole" else _all_known()
     with one_torch_thread(), torch.inference_mode():
         literal = load_migan(checkpoint, lean=False)(x)
         lean = load_migan(checkpoint)(x)
@@ -271,7 +242,7 @@ def test_converter_rejects_a_file_that_is_not_torchscript(checkpoint, tmp_path):
 
 @pytest.mark.slow
 def test_only_the_rows_asked_for_are_computed_and_they_equal_a_whole_pass(checkpoint):
-    x = _photo_with_hole()
+    x = photo_with_hole()
     with one_torch_thread():
         model = load_migan(checkpoint)
         whole = model(x)

@@ -3,7 +3,6 @@ one real Redis: any instance serves any step, a delete or an expiry holds everyw
 upload is 404, the password throttle counts across instances, and no upload touches their disks."""
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
@@ -13,17 +12,11 @@ from handler.storage.redis_store import EXPIRY_GRACE_S
 
 from support.function import AUTH
 from support.paths import SAMPLES
-from support.redis_server import redis_server, requires_redis
-from support.servers import call, call_json, function_env, multipart, running_function
+from support.redis_server import requires_redis
+from support.servers import call, call_json, function_env, multipart, running_function, two_instances
 
 SAMPLE = json.loads((SAMPLES / "samples.json").read_text())
 pytestmark = [pytest.mark.slow, requires_redis]
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    with redis_server(tmp_path_factory.mktemp("redis")) as running:
-        yield running
 
 
 def shared_env(workdir, redis, **overrides):
@@ -34,11 +27,7 @@ def shared_env(workdir, redis, **overrides):
 
 @pytest.fixture(scope="module")
 def instances(tmp_path_factory, redis):
-    with contextlib.ExitStack() as stack:
-        pair = []
-        for name in ("a", "b"):
-            workdir = tmp_path_factory.mktemp(name)
-            pair.append(stack.enter_context(running_function(shared_env(workdir, redis), workdir)))
+    with two_instances(tmp_path_factory, lambda workdir: shared_env(workdir, redis)) as pair:
         yield pair
 
 

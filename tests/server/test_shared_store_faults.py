@@ -4,7 +4,6 @@ flow works again as soon as Redis does, with no function restart; a wrong Redis 
 plain configuration error that never shows the password."""
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
@@ -13,7 +12,7 @@ import pytest
 from support.function import AUTH
 from support.paths import SAMPLES
 from support.redis_server import redis_server, requires_redis
-from support.servers import call, call_json, function_env, multipart, running_function
+from support.servers import call, call_json, function_env, multipart, running_function, two_instances
 
 SAMPLE = json.loads((SAMPLES / "samples.json").read_text())
 TIMEOUT_S = 1.0
@@ -23,19 +22,9 @@ pytestmark = [pytest.mark.slow, requires_redis]
 
 
 @pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    with redis_server(tmp_path_factory.mktemp("redis")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def instances(tmp_path_factory, redis):
-    with contextlib.ExitStack() as stack:
-        pair = []
-        for name in ("a", "b"):
-            workdir = tmp_path_factory.mktemp(name)
-            env = function_env(workdir, STORE_URL=redis.url, STORE_TIMEOUT_S=str(TIMEOUT_S))
-            pair.append(stack.enter_context(running_function(env, workdir)))
+    env_for = lambda workdir: function_env(workdir, STORE_URL=redis.url, STORE_TIMEOUT_S=str(TIMEOUT_S))  # noqa: E731
+    with two_instances(tmp_path_factory, env_for) as pair:
         yield pair
 
 

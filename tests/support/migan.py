@@ -1,11 +1,16 @@
-"""Helpers of the MI-GAN tests."""
+"""Helpers of the MI-GAN tests and benches."""
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
+from PIL import Image
+
+from .paths import SAMPLES
 
 
 @contextlib.contextmanager
@@ -63,3 +68,17 @@ def write_traced_migan(path: Path, seed: int = 0) -> Path:
         traced = torch.jit.trace(model, torch.zeros(1, 4, 512, 512), check_trace=False)
     traced.save(str(path))
     return path
+
+
+def photo_with_hole() -> torch.Tensor:
+    """The generator's (1, 4, 512, 512) input: samples/scene.jpg cropped to a square and
+    resized to 512, with an elliptic hole."""
+    from handler.inpainting.pixels import to_model_input
+
+    image = Image.open(SAMPLES / "scene.jpg").convert("RGB")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    pixels = np.asarray(image.crop((left, top, left + side, top + side)).resize((512, 512), Image.BILINEAR))
+    hole = np.zeros((512, 512), np.uint8)
+    cv2.ellipse(hole, (260, 300), (90, 140), 20, 0, 360, 1, -1)
+    return to_model_input(pixels, hole == 0)

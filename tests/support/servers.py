@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .function import PASSWORD
 from .paths import REPO
@@ -182,3 +182,15 @@ def serving_bytes(data: bytes, name: str = "mobile_sam.pt", content_length: int 
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def two_instances(tmp_path_factory, env_for: Callable[[Path], dict[str, str]]) -> Iterator[list[Server]]:
+    """Two function processes (as a platform that scaled out runs them), each with its own
+    working directory and the environment env_for(workdir) gives."""
+    with contextlib.ExitStack() as stack:
+        pair = []
+        for name in ("a", "b"):
+            workdir = tmp_path_factory.mktemp(name)
+            pair.append(stack.enter_context(running_function(env_for(workdir), workdir)))
+        yield pair

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from support.function import PASSWORD
 from support.paths import REPO, SAMPLES
 from support.servers import function_env, running_function

@@ -2,19 +2,13 @@
 with the accepted formats and sizes; a refused file never looks accepted."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
+
 from support.function import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)",
-                allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright for Python")
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow   # the fixtures skip, saying why, without Chromium or Playwright
 
 
 def test_a_wrong_password_is_refused_and_nothing_can_be_uploaded(desktop):

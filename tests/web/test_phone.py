@@ -2,16 +2,9 @@
 the canvas (a drag, a long-press, a tap, a pinch) and nothing wider than the screen."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)",
-                allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright for Python")
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow   # the fixtures skip, saying why, without Chromium or Playwright
 
 WIDTH, HEIGHT = 390, 844   # the phone fixture's viewport
 
