@@ -188,8 +188,8 @@ def replace_product(scene: np.ndarray, mask: np.ndarray, product: np.ndarray,
 def _remove(scene: np.ndarray, mask: np.ndarray, mask_box: Box, background: np.ndarray, roi: Box,
             layer: ProductLayer | None, grow: int, fill: Fill | None, pixel_scale: float) -> None:
     """Repaint the old product's place (its mask grown by `grow` px) in `background`, the
-    output's ROI (edited in place). An injected fill works on a region wide enough for its context (FILL_CONTEXT_PX, or the
-    hole's size); only hole pixels inside the ROI are copied."""
+    output's ROI (edited in place). An injected fill works on a region wide enough for its
+    context (FILL_CONTEXT_PX, or the hole's size); only hole pixels inside the ROI are copied."""
     region = roi
     if fill is not None:
         side = max(mask_box[2] - mask_box[0], mask_box[3] - mask_box[1]) + 2 * grow

@@ -272,10 +272,11 @@ def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Hole pixels interpolated from the nearest known pixels left/right and above/below.
 
     image: HxWx3 float32 holding uint8 values; hole: HxW bool; returns HxWx3 uint8.
-    Each direction gives a linear blend between its two boundary pixels. A direction is trusted less the longer its span and the more its two
-    ends differ (it then crosses an edge, e.g. from wall to table), so horizontal structure
-    continues across a tall hole and vertical structure across a wide one, where
-    diffusion-style inpainting smears wedges of one region into the other.
+    Each direction gives a linear blend between its two boundary pixels. A direction is
+    trusted less the longer its span and the more its two ends differ (it then crosses an
+    edge, e.g. from wall to table), so horizontal structure continues across a tall hole and
+    vertical structure across a wide one, where diffusion-style inpainting smears wedges of
+    one region into the other.
     """
     if hole.all():
         return image.astype(np.uint8)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, check_layout
+from ..models.state_dict import CheckpointError, check_layout
 from .migan import MiGan
 
 

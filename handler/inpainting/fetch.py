@@ -11,8 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..models.state_dict import CheckpointError
 from ..models.weights import DownloadError, ProgressCallback, fetch_checkpoint, sha256_of
-from .checkpoint import CheckpointError
 from .convert import convert_traced_checkpoint
 
 

@@ -149,8 +149,9 @@ class LearnedFill:
         """(the network's 512x512x3 float32 output for this hole, its crop); None after a failure."""
         reused = self._memo_crop(box)
         if reused is not None:
-            rows = rows_needed(box, reused)
-            if self.memo.rows[0] <= rows[0] and rows[1] <= self.memo.rows[1] and self._memo_matches(image, hole, reused):
+            lo, hi = rows_needed(box, reused)
+            computed = self.memo.rows[0] <= lo and hi <= self.memo.rows[1]
+            if computed and self._memo_matches(image, hole, reused):
                 return self.memo.output, reused
         crop = crop_for(box, hole.shape)
         pixels, known = network_view(image, hole, crop)

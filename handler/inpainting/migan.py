@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, conformed, read_state_dict
+from ..models.state_dict import CheckpointError, conformed, read_state_dict
 
 RESOLUTION = 512
 IN_CHANNELS = 4

@@ -1,4 +1,5 @@
-"""Reading a MI-GAN checkpoint (a plain state dict, fp16 or fp32) and checking it against the network."""
+"""Reading a checkpoint (a plain state dict, fp16 or fp32) and checking it against the network
+it is for (MobileSAM, MI-GAN). Imports nothing from the rest of `handler`."""
 from __future__ import annotations
 
 import zipfile
@@ -49,7 +50,8 @@ def check_layout(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch
 
 def conformed(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor],
               what: str) -> dict[str, torch.Tensor]:
-    """Copies of `state`'s tensors in the expected dtypes (fp16 -> fp32), after check_layout.
+    """Copies of `state`'s tensors in the expected dtypes (fp16 -> fp32; a counter such as
+    BatchNorm's num_batches_tracked may come as any number), after check_layout.
 
     Copies, so the weights live in the process's own memory rather than in the memory-mapped
     file, which can then be closed.
@@ -57,7 +59,7 @@ def conformed(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Te
     check_layout(state, expected, what)
     out = {}
     for k, v in expected.items():
-        if not state[k].is_floating_point():
+        if v.is_floating_point() and not state[k].is_floating_point():
             raise CheckpointError(f"checkpoint tensor {k} is not floating point ({state[k].dtype})")
         out[k] = state[k].to(v.dtype, copy=True)
     return out
