@@ -59,9 +59,10 @@ def heap_for_small_blocks(limit_bytes: int = SMALL_BLOCK_BYTES):
     """Within the block, allocations up to limit_bytes stay on the heap when freed, and are
     reused; afterwards the process's settings are back and freed memory is returned.
 
-    For work made of thousands of short-lived blocks just above MMAP_THRESHOLD_BYTES (the
-    inpainting network's row bands, ~0.5 MB each): mmapped, each would be mapped, faulted in
-    page by page and unmapped again (~600 000 page faults, a third of its time, per forward).
+    Every heavy job runs in it (admission.Admission.job): the networks and the compositing
+    are made of thousands of short-lived blocks just above MMAP_THRESHOLD_BYTES (row bands of
+    ~0.5 MB); mmapped, each would be mapped, faulted in page by page and unmapped again
+    (~600 000 page faults, a third of the inpainting network's time, per forward).
     The heap holds at most what the work holds live at once. A no-op unless
     configure_allocator took effect (glibc's own adaptive threshold already reuses such
     blocks). Nested and concurrent scopes share the setting until the last one ends.

@@ -1,11 +1,9 @@
 """MobileSAM behind the Segmenter interface, with the per-scene embedding cache."""
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, ContextManager
 
 import numpy as np
 
@@ -68,19 +66,13 @@ class EmbeddingCache:
 
 
 class MobileSamSegmenter:
-    """Encodes a scene once (cached by its store key) and decodes each prompt against it.
-
-    encode_scope: a context manager factory each encode runs in (the function's runs it with
-    the encoder's blocks kept on the heap, see segmentation/service.py).
-    """
+    """Encodes a scene once (cached by its store key) and decodes each prompt against it."""
 
     name = "mobilesam"
 
-    def __init__(self, predictor, cache: EmbeddingCache,
-                 encode_scope: Callable[[], ContextManager] = contextlib.nullcontext):
+    def __init__(self, predictor, cache: EmbeddingCache):
         self._predictor = predictor
         self._cache = cache
-        self._encode_scope = encode_scope
 
     def segment(self, image: np.ndarray, prompt: Prompt, image_key: str | None = None) -> Segmentation:
         timings: dict[str, float] = {}
@@ -99,11 +91,7 @@ class MobileSamSegmenter:
 
     def encode(self, image: np.ndarray, image_key: str | None) -> tuple[object, bool]:
         """The scene's embedding (from the cache when it is there) and whether it was cached."""
-        return self._cache.get_or_compute(image_key, lambda: self._encoded(image))
-
-    def _encoded(self, image: np.ndarray):
-        with self._encode_scope():
-            return self._predictor.encode(image)
+        return self._cache.get_or_compute(image_key, lambda: self._predictor.encode(image))
 
 
 def _ms_since(started: float) -> float:

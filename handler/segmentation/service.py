@@ -15,7 +15,6 @@ import numpy as np
 
 from ..errors import DrishyaError, ServiceUnavailable
 from ..models.lifecycle import LazyModel, LoadRecord, ModelLoadError, ModelState, SetState, log_download_progress
-from ..platform.allocator import heap_for_small_blocks
 from ..platform.config import Config
 from ..platform.pagecache import drop_file_cache, drop_library_page_cache
 from .base import Segmenter
@@ -42,10 +41,7 @@ class SegmentationService:
         self.grabcut = GrabCutSegmenter()
         self.model: LazyModel[MobileSamSegmenter] = LazyModel(
             "mobilesam",
-            # the encoder's row bands stay on the heap: under the function's fixed mmap
-            # threshold each would be mapped and faulted in anew (an encode 1.65 s, not 1.12 s)
-            lambda set_state: MobileSamSegmenter(load_predictor(config, set_state), self.embedding_cache,
-                                                 encode_scope=heap_for_small_blocks),
+            lambda set_state: MobileSamSegmenter(load_predictor(config, set_state), self.embedding_cache),
             obtainable=self._weights_obtainable, retry_s=config.model_retry_s, clock=clock)
 
     @property

@@ -1,4 +1,5 @@
-"""The allocator's scoped setting for work made of many mid-sized blocks (the inpainting network).
+"""The allocator's scoped setting for work made of many mid-sized blocks (the networks' and the
+compositing's row bands), which every heavy job runs in.
 
 Run in a fresh interpreter each: the settings are process-wide.
 """
@@ -28,7 +29,12 @@ with allocator.heap_for_small_blocks():
     faults_of_churn()                      # the heap grows once
     inside = faults_of_churn()
 after = faults_of_churn()
-print(json.dumps({{"configured": configured, "outside": outside, "inside": inside, "after": after}}))
+from handler.platform.admission import Admission
+with Admission(1, 0, 1.0).job():
+    faults_of_churn()
+    in_job = faults_of_churn()
+print(json.dumps({{"configured": configured, "outside": outside, "inside": inside, "after": after,
+                   "in_job": in_job}}))
 """
 
 
@@ -52,3 +58,8 @@ def test_the_scope_changes_nothing_unless_the_allocator_was_configured():
     assert not faults["configured"]
     # glibc's adaptive threshold already reuses such blocks: few faults anywhere
     assert faults["outside"] < 200 * 100 and faults["inside"] < 200 * 100
+
+
+def test_a_heavy_job_runs_with_its_blocks_on_the_heap():
+    faults = _run(configure=True)
+    assert faults["in_job"] < faults["outside"] / 20
