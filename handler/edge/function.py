@@ -114,9 +114,9 @@ class Function:
             action = routing.peek_body_action(request)
         if action == "health":
             return self._health(services, request)
-        if action == "settings-schema":
-            return responses.json({"settings": settings_schema()}, 200)
         config = services.runtime.config
+        if action == "settings-schema":
+            return responses.json({"settings": settings_schema(), "limits": _upload_limits(config)}, 200)
         services.auth.require(auth.presented_secret(request.headers), _client(config, request))
         payload = read_payload(request, config.max_upload_bytes)
         action = routing.known_action(action or payload.field("action"))
@@ -154,6 +154,12 @@ def _run(runtime: Runtime, action: str, payload: typed.Payload, request):
                                                     max_points=config.max_points,
                                                     accept=request.headers.get("Accept")))
     return delete(runtime, typed.parse_delete(payload))
+
+
+def _upload_limits(config: Config) -> dict:
+    """What a page can check before uploading (the same limits refuse it after)."""
+    return {"max_upload_mb": config.max_upload_mb, "max_pixels": config.max_pixels,
+            "upload_ttl_s": config.upload_ttl_s}
 
 
 def _client(config: Config, request) -> str:

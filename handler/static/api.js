@@ -120,10 +120,11 @@ export async function checkPassword(password) {
   return "Wrong password.";
 }
 
+/** The settings' schema and the upload limits: { settings: [...], limits: {max_upload_mb, max_pixels, upload_ttl_s} }. */
 export async function settingsSchema() {
   const response = await fetch("/settings-schema", { cache: "no-cache" });
   if (!response.ok) throw errorFrom(response, await parseJson(response));
-  return (await response.json()).settings;
+  return response.json();
 }
 
 export function upload(file, kind, signal) {

@@ -16,8 +16,6 @@ const $ = (id) => document.getElementById(id);
 const ACCEPTED_TYPES = new Map([["image/jpeg", "JPEG"], ["image/png", "PNG"], ["image/webp", "WebP"],
   ["image/gif", "GIF"], ["image/bmp", "BMP"], ["image/tiff", "TIFF"]]);
 const ACCEPTED_EXTENSIONS = /\.(jpe?g|png|webp|gif|bmp|tiff?)$/i;
-const MAX_UPLOAD_MB = 32;
-const MAX_MEGAPIXELS = 24;
 const SEGMENT_DELAY_MS = 0;    // a change asks at once; the next change cancels the request still running
 const RENDER_DELAY_MS = 300;
 const PREVIEW_OUTPUT = { format: "jpeg", quality: 88, size: "working" };
@@ -27,6 +25,7 @@ const TOUCH = matchMedia("(pointer: coarse)").matches;
 
 const app = {
   schema: null,
+  limits: { max_upload_mb: 32, max_pixels: 24_000_000, upload_ttl_s: 3600 },   // the server's, once read
   form: null,
   history: new History(emptyDocument({})),
   viewport: new Viewport(),
@@ -79,7 +78,7 @@ function reportError(fieldId, error) {
 
 function plainError(error) {
   if (error.gone) return "The server no longer has this photo (uploads are kept for a limited time). Choose the photo again to continue.";
-  if (error.code === "payload_too_large") return `That file is too large: the limit is ${error.details?.max_upload_mb ?? MAX_UPLOAD_MB} MB.`;
+  if (error.code === "payload_too_large") return `That file is too large: the limit is ${error.details?.max_upload_mb ?? app.limits.max_upload_mb} MB.`;
   let message = error.message || "The server refused this.";
   message = message.charAt(0).toUpperCase() + message.slice(1);
   return /[.!?]$/.test(message) ? message : `${message}.`;
@@ -580,8 +579,9 @@ function checkFile(file) {
   if (!known) {
     return `“${file.name}” is not a photo this page accepts. Use JPEG, PNG, WebP, GIF, BMP or TIFF.`;
   }
-  if (file.size > MAX_UPLOAD_MB * 1048576) {
-    return `“${file.name}” is ${(file.size / 1048576).toFixed(1)} MB; the limit is ${MAX_UPLOAD_MB} MB. Save it smaller (e.g. as JPEG) and try again.`;
+  const maxMb = app.limits.max_upload_mb;
+  if (file.size > maxMb * 1048576) {
+    return `“${file.name}” is ${(file.size / 1048576).toFixed(1)} MB; the limit is ${maxMb} MB. Save it smaller (e.g. as JPEG) and try again.`;
   }
   return null;
 }
@@ -595,10 +595,16 @@ async function decodeLocally(file) {
   }
 }
 
+function describeDuration(seconds) {
+  if (seconds % 3600 === 0) return seconds === 3600 ? "an hour" : `${seconds / 3600} hours`;
+  return seconds >= 120 ? `${Math.round(seconds / 60)} minutes` : `${seconds} seconds`;
+}
+
 function tooManyPixels(bitmap) {
+  if (bitmap.width * bitmap.height <= app.limits.max_pixels) return null;
   const mp = (bitmap.width * bitmap.height) / 1e6;
-  if (mp <= MAX_MEGAPIXELS) return null;
-  return `The photo has ${mp.toFixed(1)} megapixels (${bitmap.width} × ${bitmap.height}); the limit is ${MAX_MEGAPIXELS}. Make it smaller and try again.`;
+  const limit = app.limits.max_pixels / 1e6;
+  return `The photo has ${mp.toFixed(1)} megapixels (${bitmap.width} × ${bitmap.height}); the limit is ${limit}. Make it smaller and try again.`;
 }
 
 async function chooseScene(file, { restoring = null } = {}) {
@@ -1012,7 +1018,11 @@ async function start() {
   window.drishya = app;   // for the browser tests and the bench: read-only use
   wire();
   try {
-    app.schema = await api.settingsSchema();
+    const published = await api.settingsSchema();
+    app.schema = published.settings;
+    app.limits = { ...app.limits, ...published.limits };
+    $("scene-limits").textContent = `JPEG, PNG, WebP, GIF or BMP, up to ${app.limits.max_upload_mb} MB and `
+      + `${app.limits.max_pixels / 1e6} megapixels; kept for ${describeDuration(app.limits.upload_ttl_s)}.`;
   } catch (error) {
     say(`The page could not load its settings from the server: ${error.message}. Reload to try again.`);
     return;

@@ -41,6 +41,18 @@ def test_the_settings_schema_is_public_and_describes_every_setting(client):
                for entry in settings.values())
 
 
+def test_the_settings_schema_publishes_the_upload_limits(config):
+    from dataclasses import replace
+
+    from handler.edge import create_handler
+
+    from support.function import client_for
+
+    client = client_for(create_handler(replace(config, max_upload_mb=12.5, max_pixels=5_000_000, upload_ttl_s=600)))
+    limits = client.get("/settings-schema").get_json()["limits"]
+    assert limits == {"max_upload_mb": 12.5, "max_pixels": 5_000_000, "upload_ttl_s": 600}
+
+
 def test_a_replace_says_where_the_product_went(client, ids):
     answer = _replace(client, *ids)
     placement = answer["placement"]

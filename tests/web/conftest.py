@@ -26,6 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+UPLOAD_LIMIT_MB = 30
 ACTION_TIMEOUT_MS = 60_000   # a cut-out or replacement on a slow shared CPU
 
 
@@ -55,7 +56,8 @@ def server(tmp_path_factory) -> Iterator[str]:
     """The real function on a free local port, shared by the browser tests; yields its URL."""
     _playwright()
     workdir = tmp_path_factory.mktemp("web-function")
-    with running_function(function_env(workdir), workdir) as running:
+    # an upload limit of its own, so the page is seen to use the server's, not a copy of the default
+    with running_function(function_env(workdir, MAX_UPLOAD_MB=str(UPLOAD_LIMIT_MB)), workdir) as running:
         yield running.url
 
 

@@ -33,10 +33,11 @@ def test_files_are_checked_before_upload_and_refusals_show_beside_the_file_picke
     assert "JPEG, PNG, WebP" in error.inner_text()
     assert "not a photo this page accepts" in ui.page.inner_text("#status-text")
 
-    huge = tmp_path / "huge.jpg"
+    huge = tmp_path / "huge.jpg"   # over the server's 30 MB (tests/web/conftest.py)
     huge.write_bytes(b"\xff\xd8" + bytes(33 * 1024 * 1024))
     ui.page.set_input_files("#scene-input", str(huge))
-    ui.page.wait_for_function("document.getElementById('scene-error').textContent.includes('32 MB')")
+    ui.page.wait_for_function("document.getElementById('scene-error').textContent.includes('30 MB')")
+    assert "up to 30 MB and 24 megapixels; kept for an hour" in ui.page.inner_text("#scene-limits")
     assert ui.page.locator("#empty-state").is_visible()
 
     ui.upload_scene(sample.scene)
