@@ -19,6 +19,7 @@ import numpy as np
 
 from ..sam.upscale import upscale_logits_region
 from .base import MaskLogits
+from .guided import guided_filter
 
 GUIDE_RADIUS = 1.5          # working-copy pixels the guided filter looks around
 GUIDE_EPS = 0.01            # its regularisation, for a guide in 0..1: lower follows weaker edges
@@ -50,7 +51,7 @@ def _guided_region(mask: np.ndarray, size: tuple[int, int], region: tuple[int, i
         top, bottom = max(0, first - 2 * radius), min(y1 - y0, stop + 2 * radius)
         soft = _bilinear_rows(mask, size, (y0 + top, y0 + bottom), (x0, x1))
         grey = cv2.cvtColor(guide[top:bottom], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        filtered = _guided_filter(grey, soft, radius)
+        filtered = guided_filter(grey, soft, radius, GUIDE_EPS)
         out[first:stop] = filtered[first - top:stop - top] > 0.5
     return out
 
@@ -63,18 +64,3 @@ def _bilinear_rows(mask: np.ndarray, size: tuple[int, int], rows: tuple[int, int
     matrix = np.array([[sx, 0.0, (columns[0] + 0.5) * sx - 0.5], [0.0, sy, (rows[0] + 0.5) * sy - 0.5]])
     return cv2.warpAffine(mask.astype(np.float32), matrix, (columns[1] - columns[0], rows[1] - rows[0]),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _guided_filter(guide: np.ndarray, source: np.ndarray, radius: int) -> np.ndarray:
-    """The guided filter's output for a grey guide: locally a * guide + b, fitted to source."""
-    size = (2 * radius + 1, 2 * radius + 1)
-
-    def mean(values: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(values, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_guide, mean_source = mean(guide), mean(source)
-    variance = mean(guide * guide) - mean_guide * mean_guide
-    covariance = mean(guide * source) - mean_guide * mean_source
-    a = covariance / (variance + GUIDE_EPS)
-    b = mean_source - a * mean_guide
-    return mean(a) * guide + mean(b)

@@ -16,6 +16,8 @@ import numpy as np
 
 from handler.segmentation.base import Prompt, Segmentation
 
+from .guided import guided_filter
+
 # Score given to the inscribed-ellipse fallback: a guess, so it must rank below any real cut.
 FALLBACK_SCORE = 0.05
 # Share of the image's short side added around foreground points when no box is given.
@@ -399,23 +401,7 @@ def _refined(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     if factor <= 1.0:
         return soft > 0.5
     guide = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    return _guided_filter(guide, soft, max(2, round(2 * factor)), GUIDED_FILTER_EPS) > 0.5
-
-
-def _guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter: `source` smoothed so that it follows the edges of `guide`
-    (both (H, W) float32); eps: how strong an edge (variance of the guide) must be to count."""
-    size = (2 * radius + 1,) * 2
-
-    def mean(values: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(values, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_guide, mean_source = mean(guide), mean(source)
-    variance = mean(guide * guide) - mean_guide * mean_guide
-    covariance = mean(guide * source) - mean_guide * mean_source
-    slope = covariance / (variance + eps)
-    offset = mean_source - slope * mean_guide
-    return mean(slope) * guide + mean(offset)
+    return guided_filter(guide, soft, max(2, round(2 * factor)), GUIDED_FILTER_EPS) > 0.5
 
 
 def _ellipse_mask(rect: _Rect, width: int, height: int) -> np.ndarray:
