@@ -162,16 +162,6 @@ def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
     for value, share in zip(values, (left_share, right_share), strict=True):
         texture += value * (share * keep)[:, None].astype(np.float32)
     return texture, valid
-    ramp = np.clip(0.5 + (shifts.middle - xs) / (2.0 * CROSSFADE_PX), 0.0, 1.0).astype(np.float32)
-    left_share = np.where(left_ok, np.where(right_ok, ramp, 1.0), 0.0)
-    right_share = np.where(right_ok, np.where(left_ok, 1.0 - ramp, 1.0), 0.0)
-    # averaging two independent textures flattens them; rescale to keep their contrast
-    keep = 1.0 / np.sqrt(np.maximum(left_share ** 2 + right_share ** 2, 0.5))
-    detail = _Detail(image, hole, rows)
-    for source, ok, share in ((sources[0], left_ok, left_share), (sources[1], right_ok, right_share)):
-        copied = np.clip(detail.at(ys[ok], source[ok]), -limit, limit)
-        texture[ok] += copied * (share[ok] * keep[ok])[:, None].astype(np.float32)
-    return texture, valid
 
 
 def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows: tuple[int, int],
