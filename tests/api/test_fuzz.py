@@ -24,6 +24,8 @@ from support.servers import call, call_json, function_env, multipart, running_fu
 FUZZ = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 ANSWERS = {200, 400, 401, 404, 405, 410, 413, 415, 422}
+# Pillow warns about the broken metadata of mutated files; the answer is what is tested
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
 
 
 def _encoded(pixels: np.ndarray, fmt: str, **options) -> bytes:
