@@ -7,18 +7,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .exemplar import search_offsets
+
 FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
-TEXTURE_RADIUS = 8     # px: detail finer than this is copied into the hole
-CROSSFADE_PX = 12      # px: width over which texture copied from the left and right is mixed
+SEARCH_SIDE = 128      # px: the patch search runs at a resolution whose longer hole side is at most this
+TONE_SIGMA = 2.0       # search px: scale below which the copied pixels keep their own light and colour
+SEARCH_CONTEXT = 0.35  # hole sides: how far around the hole the patch search looks for sources
 SEAM_REACH = 16        # px: how far into the hole the fill is lifted to meet its edge
 SEAM_RIM_PX = 1       # px: width of the hole's rim where that lift is measured
 SEAM_MEAN_RADIUS = 2   # px: the rim is lifted to the mean of the known pixels this near
 SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift (see _edge_lift)
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
-DETAIL_CLIP = 3.0      # copied detail is limited to this many times its typical spread around the hole
-SOURCE_MATCH = 45.0    # RGB distance between a source's local colour and the fill's beyond which it is not copied
 
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
@@ -38,27 +39,26 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     """Image with the hole pixels replaced by a fill continued from around the hole.
 
     image: HxWx3 uint8 ROI; hole, covered: HxW bool. Pixels outside the hole are returned
-    unchanged. Hole pixels that will be covered (hidden under the new product) get only the
-    smooth fill; texture is spent on the visible ones.
-    The fill is interpolated at reduced resolution (light and colour change slowly) and
-    upsampled; near the hole's edge it is lifted to meet the real pixels, so no seam shows;
-    then it is given texture copied from the same row beside the hole, shifted by one
-    constant offset per side so the copy has no mirror lines where the hole changes width;
-    where there is nothing to copy, grain of matching strength.
-    Visible pixels are finished a band of rows at a time, so a hole of any shape costs little memory.
+    unchanged. Hole pixels that will be covered (hidden under the new product) get only a
+    smooth fill, interpolated at reduced resolution (light and colour change slowly) and
+    upsampled. The visible ones are copied from the surroundings: a patch search at reduced
+    resolution (exemplar.search_offsets) says from where, and full-resolution pixels are
+    copied with its offsets, so the texture (wood grain, fur, sky) keeps the photo's
+    sharpness; neighbouring offsets are blended, so where two copies meet there is no seam.
+    Where nothing can be copied (no fully known patch around the hole), the smooth fill is
+    lifted to meet the hole's edge and given grain of matching strength.
+    Pixels are written a band of rows at a time, so a hole of any size costs little memory.
     """
     h, w = hole.shape
     factor = min(1.0, FILL_SIDE / max(h, w))
     small_size = (max(1, round(w * factor)), max(1, round(h * factor)))
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
     # any small pixel that mixes in hole pixels is part of the hole, so no old colour survives
-    small_hole = cv2.resize(hole.astype(np.uint8) * 255, small_size, interpolation=cv2.INTER_AREA) > 0
-    small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8))
-    smooth = _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole.astype(bool)), (w, h))
+    small_hole = _shrunk_hole(hole, small_size)
+    smooth = _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole), (w, h))
     out = image.copy()
+    copy = _ExemplarCopy.search(image, hole, covered) if (hole & ~covered).any() else None
     grain = _Grain(image, hole)
-    shifts = _SourceShifts(hole)
-    limit = None
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
         band_smooth = smooth.rows(first, stop)
@@ -67,15 +67,19 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
         ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
         if ys.size == 0:
             continue
-        if limit is None:
-            limit = DETAIL_CLIP * _copied_detail_spread(image, hole)
-        texture, copied = _copied_texture(image, hole, (first, stop), ys, xs, shifts, limit,
-                                          band_smooth[ys, xs])
-        if not copied.all():
-            texture[~copied] = grain.draw(int(np.count_nonzero(~copied)))
-        texture += _edge_lift(image, hole, smooth, (first, stop), ys, xs)
+        if copy is not None:
+            out[ys + first, xs] = copy.pixels(ys + first, xs)
+            continue
+        texture = grain.draw(ys.size) + _edge_lift(image, hole, smooth, (first, stop), ys, xs)
         out[ys + first, xs] = np.clip(band_smooth[ys, xs] + texture, 0, 255).astype(np.uint8)
     return out
+
+
+def _shrunk_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxW bool hole resized to size (W, H) so that a pixel mixing in any hole pixel, or next
+    to one, is hole: nothing of the old product survives in what is called known."""
+    shrunk = cv2.resize(hole.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
+    return cv2.dilate(shrunk.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 class _SmoothFill:
@@ -96,72 +100,87 @@ class _SmoothFill:
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
-class _SourceShifts:
-    """Where texture for the hole is copied from: every hole pixel (y, x) looks at (y, x - left)
-    and (y, x + right), one offset per side for the whole hole, so the copied texture is a
-    plain translation and shows no seam where the hole's outline changes width.
+class _ExemplarCopy:
+    """Full-resolution pixels for the hole, copied with the offsets of a patch search run at
+    reduced resolution on a crop around the hole.
 
-    The offsets reach just past the middle of the hole's column span (plus the crossfade),
-    but no further than the ROI has room for, so the left half draws from left of the hole
-    and the right half from right of it. `middle` is where the two sources are mixed evenly.
+    The search image's longer hole side is at most SEARCH_SIDE px; its crop reaches
+    SEARCH_CONTEXT hole sides beyond the hole. A full-resolution pixel takes the offsets of
+    the four search pixels around it (scaled to full resolution and rounded, so each copy is
+    of real pixels) and blends the four copies bilinearly: inside a coherent copy all four
+    agree and the pixel is copied exactly; between two copies they cross-fade over one search
+    pixel. Each copy is shifted by a smooth tone correction (see _tone_correction).
     """
 
-    def __init__(self, hole: np.ndarray):
-        w = hole.shape[1]
-        columns = np.flatnonzero(hole.any(axis=0))
-        start, stop = (int(columns[0]), int(columns[-1]) + 1) if columns.size else (0, w)
-        wanted = (stop - start + 1) // 2 + CROSSFADE_PX + 1
-        self.left = max(1, min(wanted, start))
-        self.right = max(1, min(wanted, w - stop))
-        self.middle = (start + stop - 1) / 2.0
+    def __init__(self, box: tuple[int, int, int, int], scale: tuple[float, float],
+                 offsets: np.ndarray, hole: np.ndarray, image: np.ndarray, tone: np.ndarray):
+        self._box, self._scale, self._offsets, self._hole, self._image = box, scale, offsets, hole, image
+        self._tone = tone
+
+    @classmethod
+    def search(cls, image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> "_ExemplarCopy | None":
+        """The copy for the visible hole pixels (hole & ~covered), or None when there is too
+        little known around the hole to copy from."""
+        h, w = hole.shape
+        rows, columns = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+        side = max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1
+        reach = round(SEARCH_CONTEXT * side)
+        top, bottom = max(0, rows[0] - reach), min(h, rows[-1] + 1 + reach)
+        left, right = max(0, columns[0] - reach), min(w, columns[-1] + 1 + reach)
+        factor = min(1.0, SEARCH_SIDE / side)
+        size = (max(1, round((right - left) * factor)), max(1, round((bottom - top) * factor)))
+        small = cv2.resize(image[top:bottom, left:right], size, interpolation=cv2.INTER_AREA)
+        small_hole = _shrunk_hole(hole[top:bottom, left:right], size)
+        visible = hole[top:bottom, left:right] & ~covered[top:bottom, left:right]
+        wanted = small_hole & _shrunk_hole(visible, size)
+        start = _interpolate_across(small.astype(np.float32), small_hole)
+        found = search_offsets(start, small_hole, wanted, np.random.default_rng(TEXTURE_SEED))
+        if found is None:
+            return None
+        offsets, voted = found
+        scale = ((bottom - top) / size[1], (right - left) / size[0])
+        return cls((top, left, bottom, right), scale, offsets, small_hole, image,
+                   _tone_correction(small, small_hole, offsets, voted))
+
+    def pixels(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """Nx3 uint8 for the visible hole pixels (ys, xs) (ROI px)."""
+        top, left, bottom, right = self._box
+        fy, fx = self._scale
+        sh, sw = self._hole.shape
+        # search-pixel coordinates of the pixel centres, as cv2.resize maps them
+        u = (ys - top + 0.5) / fy - 0.5
+        v = (xs - left + 0.5) / fx - 0.5
+        u0, v0 = np.floor(u).astype(np.int32), np.floor(v).astype(np.int32)
+        tu, tv = (u - u0).astype(np.float32), (v - v0).astype(np.float32)
+        total = np.zeros((ys.size, 3), np.float32)
+        weight = np.zeros(ys.size, np.float32)
+        for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            cu, cv = np.clip(u0 + du, 0, sh - 1), np.clip(v0 + dv, 0, sw - 1)
+            share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
+            # a known search pixel has no offset: it is not blended in
+            share = share * self._hole[cu, cv]
+            offset = self._offsets[cu, cv]
+            sy = np.clip(ys + np.rint(offset[:, 0] * fy).astype(np.int64), top, bottom - 1)
+            sx = np.clip(xs + np.rint(offset[:, 1] * fx).astype(np.int64), left, right - 1)
+            total += (self._image[sy, sx] + self._tone[cu, cv]) * share[:, None]
+            weight += share
+        return np.clip(np.rint(total / np.maximum(weight, 1e-6)[:, None]), 0, 255).astype(np.uint8)
 
 
-def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
-                    ys: np.ndarray, xs: np.ndarray, shifts: _SourceShifts,
-                    limit: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs) of the band
-    of rows [first, stop) (ys counted from `first`), Nx3 float32.
-
-    Each pixel takes the detail of its left and right source pixel (see _SourceShifts),
-    crossfaded over CROSSFADE_PX around the hole's middle; where only one source is usable it
-    is used alone. A source is usable when it is a known pixel whose detail is within +-limit
-    (3,) in every channel: grain is, the edges of objects beside the hole (a tower's struts,
-    a rocket's side, a plate's rim) are not, and copied they would show as ghosts; and whose
-    local colour is within SOURCE_MATCH of the smooth fill where it goes (target, Nx3): the
-    texture of another surface (hair beside a wall) is not the texture of what is filled.
-    Returns (texture, valid) where valid is False if neither source is usable (the caller
-    draws grain there).
-    """
-    w = hole.shape[1]
-    band_hole = hole[rows[0]:rows[1]]
-    sources = [xs - shifts.left, xs + shifts.right]
-    detail = _Detail(image, hole, rows)
-    known, values = [], []
-    for source in sources:
-        inside = (source >= 0) & (source < w)
-        np.clip(source, 0, w - 1, out=source)
-        ok = inside & ~band_hole[ys, source]
-        value = np.zeros((ys.size, 3), np.float32)
-        value[ok] = detail.at(ys[ok], source[ok])
-        ok &= (np.abs(value) <= limit).all(axis=1)
-        near = np.zeros(ys.size, np.float32)
-        near[ok] = np.square(detail.mean_at(ys[ok], source[ok]) - target[ok]).sum(axis=1)
-        ok &= near <= SOURCE_MATCH ** 2
-        known.append(ok)
-        values.append(value)
-    left_ok, right_ok = known
-    texture = np.zeros((ys.size, 3), np.float32)
-    valid = left_ok | right_ok
-    if not valid.any():
-        return texture, valid
-    ramp = np.clip(0.5 + (shifts.middle - xs) / (2.0 * CROSSFADE_PX), 0.0, 1.0).astype(np.float32)
-    left_share = np.where(left_ok, np.where(right_ok, ramp, 1.0), 0.0)
-    right_share = np.where(right_ok, np.where(left_ok, 1.0 - ramp, 1.0), 0.0)
-    # averaging two independent textures flattens them; rescale to keep their contrast
-    keep = 1.0 / np.sqrt(np.maximum(left_share ** 2 + right_share ** 2, 0.5))
-    for value, share in zip(values, (left_share, right_share), strict=True):
-        texture += value * (share * keep)[:, None].astype(np.float32)
-    return texture, valid
+def _tone_correction(small: np.ndarray, hole: np.ndarray, offsets: np.ndarray,
+                     voted: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 at search resolution: what to add to the pixels copied into the hole so
+    that their light and colour are those of the vote (which meets the hole's edge and
+    changes smoothly), keeping the copy's detail. The difference of the vote and the copied
+    pixels, averaged over hole pixels with a Gaussian of TONE_SIGMA search px; zero outside."""
+    ys, xs = np.nonzero(hole)
+    difference = np.zeros(voted.shape, np.float32)
+    copied = small[ys + offsets[ys, xs, 0], xs + offsets[ys, xs, 1]].astype(np.float32)
+    difference[ys, xs] = voted[ys, xs] - copied
+    weight = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), TONE_SIGMA)
+    tone = cv2.GaussianBlur(difference, (0, 0), TONE_SIGMA) / np.maximum(weight, 1e-6)[..., None]
+    tone[~hole] = 0
+    return tone
 
 
 def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows: tuple[int, int],
@@ -208,54 +227,6 @@ def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows:
     fade = fade * fade * (3.0 - 2.0 * fade)   # smoothstep: no crease where the fade ends
     share = np.where(weight[ys, xs] > 1e-5, fade / np.maximum(weight[ys, xs], 1e-5), 0.0)
     return offset[ys, xs] * share[:, None].astype(np.float32)
-
-
-def _copied_detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """(3,) float32 typical spread of the detail that is copied (_Detail) in a ring 8 px wide
-    around the hole, from the median absolute deviation: what the texture's grain is, without
-    the strong edges of objects beside the hole."""
-    ring = hole_for(hole, 8) & ~hole
-    if not ring.any():
-        return np.zeros(3, np.float32)
-    step = max(1, int(np.count_nonzero(ring)) // 50_000)
-    picked = []
-    for first in range(0, hole.shape[0], TEXTURE_BAND_ROWS):
-        stop = min(hole.shape[0], first + TEXTURE_BAND_ROWS)
-        ys, xs = np.nonzero(ring[first:stop])
-        if ys.size:
-            picked.append(_Detail(image, hole, (first, stop)).at(ys[::step], xs[::step]))
-    detail = np.concatenate(picked)
-    deviation = np.abs(detail - np.median(detail, axis=0))
-    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)
-
-
-class _Detail:
-    """Detail finer than TEXTURE_RADIUS px of the known pixels of a band of image rows."""
-
-    def __init__(self, image: np.ndarray, hole: np.ndarray, rows: tuple[int, int]):
-        # the box blurs reach TEXTURE_RADIUS rows past the band
-        self.top = max(0, rows[0] - TEXTURE_RADIUS)
-        self.offset = rows[0] - self.top
-        bottom = min(hole.shape[0], rows[1] + TEXTURE_RADIUS)
-        band_hole = hole[self.top:bottom]
-        self.image = image[self.top:bottom]
-        # uint8 blurs: detail is only gathered at a few pixels, float copies cost more; a box
-        # blur costs the same at any size, a Gaussian this wide does not
-        size = (2 * TEXTURE_RADIUS + 1,) * 2
-        self.weight = cv2.blur((~band_hole).astype(np.uint8) * 255, size)
-        known = self.image.copy()
-        known[band_hole] = 0
-        self.base = cv2.blur(known, size)
-
-    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Nx3 float32 detail at band rows `rows` (counted from the band's first row), `cols`."""
-        return self.image[rows + self.offset, cols].astype(np.float32) - self.mean_at(rows, cols)
-
-    def mean_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Nx3 float32 local mean of the known pixels around band rows `rows`, `cols`."""
-        rows = rows + self.offset
-        share = np.maximum(self.weight[rows, cols].astype(np.float32), 1.0) / 255.0
-        return self.base[rows, cols].astype(np.float32) / share[:, None]
 
 
 def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
