@@ -17,14 +17,15 @@ import cv2
 import numpy as np
 
 PATCH_RADIUS = 3          # px at a level's resolution: patches are 7x7
-FEATURES = 12             # patches are compared by their projections on this many principal components
+COSINE_ORDER = 4          # patches are compared by their grey levels' 2-D cosine components up to this order
 COARSEST_HOLE_SIDE = 48   # px: levels are halved until the hole's longer side is at most this
 EM_STEPS_COARSE = 4       # search-and-vote rounds on every level but the finest
 EM_STEPS_FINEST = 2       # fewer on the finest: the enlarged coarser field is already close
-SEARCH_ROUNDS = 2         # propagation + random search passes per search step
+SEARCH_ROUNDS = 1         # propagation + random search passes per search step
 JUMPS = (8, 4, 2, 1)      # px: distances at which a neighbour's offset is tried (coherent copies)
-PCA_SAMPLES = 4000        # known patches the principal components are estimated from
+COHERENCE_SLACK = 0.15    # a neighbour's offset is taken if its patch distance is at most this much worse
 MIN_SOURCES = 16          # fewer fully known patches than this on a level: nothing to copy from
+NO_SOURCE = -1e6          # px: where a vote's map points when there is no patch to read from
 DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
@@ -39,35 +40,34 @@ class _Level:
     sources: np.ndarray
 
 
-def search_offsets(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray,
+def search_offsets(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray, allowed: np.ndarray,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-pixel copy offsets for the hole, at the resolution of `start`.
 
     start: HxWx3 uint8, the image with its hole pre-filled smoothly (the coarsest level
     starts from it); hole: HxW bool; wanted: HxW bool, the hole pixels whose offsets are
     needed (the rest of the hole keeps its smooth fill and is searched only as far as patches
-    over wanted pixels reach). Returns (offsets, voted): offsets HxWx2 int32 (dy, dx) px, a
+    over wanted pixels reach); allowed: HxW bool, where patches may be copied from. Returns (offsets, voted): offsets HxWx2 int32 (dy, dx) px, a
     wanted pixel (y, x) takes its texture from the known pixel (y + dy, x + dx), whose 7x7
     patch is known too, zeros outside the hole; voted HxWx3 float32, the image with its hole
     repainted by the patches' votes (blurrier than a copy, but seamless). None when the image
     has too few fully known patches.
     """
-    levels = _pyramid(start, hole, wanted)
+    levels = _pyramid(start, hole, wanted, allowed)
     if levels is None:
         return None
     offsets = None
     for index in range(len(levels) - 1, -1, -1):
         level = levels[index]
-        basis = _patch_basis(level)
         targets = _targets(level.wanted)
         if offsets is None:
             field = _random_sources(len(targets), level.sources, rng)
         else:
             field = _enlarged_field(offsets, targets, level.sources, rng)
             _vote(level, targets, field)
-        source_features = _features(level.image, basis)
+        source_features = _features(level.image)
         for _ in range(EM_STEPS_FINEST if index == 0 else EM_STEPS_COARSE):
-            field = _searched(field, targets, level, source_features, basis, rng)
+            field = _searched(field, targets, level, source_features, rng)
             _vote(level, targets, field)
         offsets = np.zeros(level.hole.shape + (2,), np.int32)
         offsets[targets[:, 0], targets[:, 1]] = field - targets
@@ -75,14 +75,15 @@ def search_offsets(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray,
     return offsets, levels[0].image
 
 
-def _pyramid(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray) -> list[_Level] | None:
+def _pyramid(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray,
+             allowed: np.ndarray) -> list[_Level] | None:
     """Levels from `start` (index 0) down, each half the size of the one before, until the
     hole's longer side is COARSEST_HOLE_SIDE or a smaller level would have too few sources;
     None if even `start` has too few.
 
     A coarser pixel is the mean of the known pixels under it and is hole only if none is:
     the hole does not grow from level to level, and its colour never leaks into the known."""
-    level = _Level(start.astype(np.float32), hole, wanted, _source_centres(hole))
+    level = _Level(start.astype(np.float32), hole, wanted, _source_centres(hole) & allowed)
     if np.count_nonzero(level.sources) < MIN_SOURCES:
         return None
     levels = [level]
@@ -95,7 +96,9 @@ def _pyramid(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray) -> list[_L
         smaller_hole = known_share <= 0
         image /= np.maximum(known_share, 1e-6)[..., None]
         image[smaller_hole] = cv2.resize(level.image, size, interpolation=cv2.INTER_AREA)[smaller_hole]
-        sources = _source_centres(smaller_hole)
+        # a coarser pixel may be copied from if most of what it averages may
+        allowed = cv2.resize(allowed.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+        sources = _source_centres(smaller_hole) & allowed
         if np.count_nonzero(sources) < MIN_SOURCES:
             break
         wanted = smaller_hole & _shrunk_mask(level.wanted, size)
@@ -133,57 +136,49 @@ def _targets(wanted: np.ndarray) -> np.ndarray:
     return np.argwhere(reach).astype(np.int32)
 
 
-def _patches(image: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Nx(7x7xC) float32: the patches of image (HxWxC, padded by PATCH_RADIUS on each side)
-    around centres (Nx2, unpadded coordinates), flattened row, column, channel."""
-    span = np.arange(2 * PATCH_RADIUS + 1)
-    rows = centres[:, 0, None, None] + span[None, :, None]
-    columns = centres[:, 1, None, None] + span[None, None, :]
-    return image[rows, columns].reshape(len(centres), -1).astype(np.float32)
-
-
-def _padded(image: np.ndarray, value: float | None = None) -> np.ndarray:
-    """image padded by PATCH_RADIUS on each side: reflected, or with `value`."""
-    r = PATCH_RADIUS
-    if value is None:
-        return cv2.copyMakeBorder(image, r, r, r, r, cv2.BORDER_REFLECT)
-    return cv2.copyMakeBorder(image, r, r, r, r, cv2.BORDER_CONSTANT, value=value)
-
-
-def _evenly_picked(points: np.ndarray, count: int) -> np.ndarray:
-    """At most `count` of the points, evenly spread over their (row-major) order."""
-    if len(points) <= count:
-        return points
-    return points[np.linspace(0, len(points) - 1, count).astype(np.int64)]
-
-
-def _patch_basis(level: _Level) -> np.ndarray:
-    """FEATURESx7x7x3 float32: the principal components of the level's known patches, as
-    correlation kernels (component, row, column, channel)."""
+def _cosine_kernels() -> np.ndarray:
+    """Kx7x7 float32: the orthonormal 2-D cosine (DCT-II) basis patches of order 1 <= u + v <=
+    COSINE_ORDER (the mean, order 0, is taken per channel instead), as correlation kernels."""
     size = 2 * PATCH_RADIUS + 1
-    picked = _evenly_picked(np.argwhere(level.sources), PCA_SAMPLES)
-    patches = _patches(_padded(level.image), picked)
-    patches -= patches.mean(axis=0)
-    _, vectors = np.linalg.eigh(patches.T @ patches)
-    count = min(FEATURES, vectors.shape[1])
-    return vectors[:, ::-1][:, :count].T.reshape(count, size, size, 3).astype(np.float32)
+    span = np.arange(size)
+    kernels = []
+    for u in range(COSINE_ORDER + 1):
+        for v in range(COSINE_ORDER + 1 - u):
+            if u + v == 0:
+                continue
+            cu = np.cos(np.pi * (2 * span + 1) * u / (2 * size)) * np.sqrt((1 if u == 0 else 2) / size)
+            cv = np.cos(np.pi * (2 * span + 1) * v / (2 * size)) * np.sqrt((1 if v == 0 else 2) / size)
+            kernels.append(np.outer(cu, cv))
+    return np.array(kernels, np.float32)
 
 
-def _features(image: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """HxWxK float32: each pixel's patch projected on the K components of `basis`."""
-    out = np.empty(image.shape[:2] + (len(basis),), np.float32)
-    for k, kernel in enumerate(basis):
-        out[..., k] = sum(cv2.filter2D(image[..., c], cv2.CV_32F, kernel[..., c],
-                                       borderType=cv2.BORDER_REFLECT) for c in range(3))
+COSINES = _cosine_kernels()
+
+
+def _features(image: np.ndarray) -> np.ndarray:
+    """HxWx(3 + K) float32: each pixel's patch described by its mean per channel and the K
+    COSINES of its grey levels, scaled so that squared distances approximate the patches'
+    summed squared RGB differences. Texture is mostly a matter of lightness; colour is kept
+    in the means. Up to order COSINE_ORDER the comparison sees the texture's grain (so that
+    a smooth sky does not take a tower's struts), not its finest noise."""
+    size = 2 * PATCH_RADIUS + 1
+    out = np.empty(image.shape[:2] + (3 + len(COSINES),), np.float32)
+    for c in range(3):
+        # the mean kernel of an orthonormal basis: 1/size per tap, times size
+        out[..., c] = cv2.blur(image[..., c], (size, size), borderType=cv2.BORDER_REFLECT) * size
+    # an equal grey difference d in each channel is 3 d^2 per pixel: grey x sqrt(3)
+    grey = image.sum(axis=2) * np.float32(1 / np.sqrt(3.0))
+    for k, kernel in enumerate(COSINES):
+        out[..., 3 + k] = cv2.filter2D(grey, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
     return out
 
 
-def _target_features(level: _Level, targets: np.ndarray, basis: np.ndarray) -> np.ndarray:
+def _target_features(level: _Level, targets: np.ndarray) -> np.ndarray:
     """NxK float32 features of the target patches, computed on their bounding box only."""
     h, w = level.hole.shape
     top, left = np.maximum(targets.min(axis=0) - PATCH_RADIUS, 0)
     bottom, right = targets.max(axis=0) + PATCH_RADIUS + 1
-    box = _features(level.image[top:min(h, bottom), left:min(w, right)], basis)
+    box = _features(level.image[top:min(h, bottom), left:min(w, right)])
     return box[targets[:, 0] - top, targets[:, 1] - left]
 
 
@@ -216,35 +211,46 @@ def _is_source(points: np.ndarray, sources: np.ndarray) -> np.ndarray:
 
 
 def _searched(field: np.ndarray, targets: np.ndarray, level: _Level, source_features: np.ndarray,
-              basis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+              rng: np.random.Generator) -> np.ndarray:
     """The field improved for the level's current fill: each target tries the offsets of
-    neighbours JUMPS px away (a good copy continues: that is what keeps it coherent) and
-    random sources in windows shrinking around its own."""
-    wanted = _target_features(level, targets, basis)
+    neighbours JUMPS px away (a good copy continues) and random sources in windows shrinking
+    around its own. A neighbour's offset is taken even when it is up to COHERENCE_SLACK
+    worse: one copy over a large area shows the photo's own texture, many small ones
+    blended at their borders show blur."""
+    wanted = _target_features(level, targets)
     field = field.copy()
     cost = _distance(field, wanted, source_features)
-    slot = np.full(level.hole.shape, -1, np.int64)
-    slot[targets[:, 0], targets[:, 1]] = np.arange(len(targets))
+    neighbours = _neighbours(targets, level.hole.shape)
     h, w = level.hole.shape
     for _ in range(SEARCH_ROUNDS):
-        for jump in JUMPS:
-            for dy, dx in DIRECTIONS:
-                step = np.array([dy * jump, dx * jump], np.int32)
-                neighbour = targets + step
-                inside = ((neighbour[:, 0] >= 0) & (neighbour[:, 0] < h)
-                          & (neighbour[:, 1] >= 0) & (neighbour[:, 1] < w))
-                index = np.full(len(targets), -1, np.int64)
-                index[inside] = slot[neighbour[inside, 0], neighbour[inside, 1]]
-                has = index >= 0
-                candidate = field.copy()
-                candidate[has] = field[index[has]] - step
-                _keep_better(field, cost, candidate, wanted, level.sources, source_features)
+        for who, neighbour, step in neighbours:
+            _keep_better(field, cost, who, field[neighbour] - step, wanted, level.sources,
+                         source_features, 1.0 + COHERENCE_SLACK)
         radius = max(h, w)
+        everyone = np.arange(len(targets))
         while radius >= 1:
             candidate = field + rng.integers(-radius, radius + 1, field.shape, dtype=np.int32)
-            _keep_better(field, cost, candidate, wanted, level.sources, source_features)
+            _keep_better(field, cost, everyone, candidate, wanted, level.sources, source_features, 1.0)
             radius //= 2
     return field
+
+
+def _neighbours(targets: np.ndarray, shape: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each jump and direction: (who, neighbour, step), the indices of the targets whose
+    target neighbour `step` (2,) px away exists, and that neighbour's index."""
+    slot = np.full(shape, -1, np.int64)
+    slot[targets[:, 0], targets[:, 1]] = np.arange(len(targets))
+    h, w = shape
+    found = []
+    for jump in JUMPS:
+        for dy, dx in DIRECTIONS:
+            step = np.array([dy * jump, dx * jump], np.int32)
+            at = targets + step
+            inside = np.flatnonzero((at[:, 0] >= 0) & (at[:, 0] < h) & (at[:, 1] >= 0) & (at[:, 1] < w))
+            index = slot[at[inside, 0], at[inside, 1]]
+            has = index >= 0
+            found.append((inside[has], index[has], step))
+    return found
 
 
 def _distance(points: np.ndarray, wanted: np.ndarray, source_features: np.ndarray) -> np.ndarray:
@@ -253,32 +259,49 @@ def _distance(points: np.ndarray, wanted: np.ndarray, source_features: np.ndarra
     return np.einsum("nk,nk->n", difference, difference)
 
 
-def _keep_better(field: np.ndarray, cost: np.ndarray, candidate: np.ndarray, wanted: np.ndarray,
-                 sources: np.ndarray, source_features: np.ndarray) -> None:
-    """Replace, in place, the field's sources by the candidates that are known patches and closer."""
+def _keep_better(field: np.ndarray, cost: np.ndarray, who: np.ndarray, candidate: np.ndarray,
+                 wanted: np.ndarray, sources: np.ndarray, source_features: np.ndarray, slack: float) -> None:
+    """For the targets `who`, replace (in place) the field's sources by the candidates (one
+    per target in `who`) that are known patches and closer than `slack` times the current cost."""
     ok = _is_source(candidate, sources)
-    if not ok.any():
-        return
-    distance = np.full(len(candidate), np.inf, np.float32)
-    distance[ok] = _distance(candidate[ok], wanted[ok], source_features)
-    better = distance < cost
-    field[better] = candidate[better]
-    cost[better] = distance[better]
+    who, candidate = who[ok], candidate[ok]
+    distance = _distance(candidate, wanted[who], source_features)
+    better = distance < cost[who] * slack
+    field[who[better]] = candidate[better]
+    cost[who[better]] = distance[better]
 
 
 def _vote(level: _Level, targets: np.ndarray, field: np.ndarray) -> None:
     """Repaint the level's hole pixels (in place) with the mean of what the patches that cover
-    them copy there: the patch at target t, copied from source s, puts s + d at t + d."""
+    them copy there: the patch at target t, copied from source s, puts s + d at t + d.
+
+    Per patch offset d, one cv2.remap over the targets' box (grown by the patch) reads, for
+    every pixel q, the source pixel that target q - d sends it; a pixel with no target at
+    q - d reads from far outside the image, which gives 0."""
+    r = PATCH_RADIUS
     h, w = level.hole.shape
-    total = np.zeros(level.image.shape, np.float32)
-    count = np.zeros(level.hole.shape, np.float32)
-    for dy in range(-PATCH_RADIUS, PATCH_RADIUS + 1):
-        for dx in range(-PATCH_RADIUS, PATCH_RADIUS + 1):
-            ty, tx = targets[:, 0] + dy, targets[:, 1] + dx
-            inside = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
-            inside[inside] = level.hole[ty[inside], tx[inside]]
-            # each target lands on a different pixel, so the fancy-indexed += adds every vote
-            total[ty[inside], tx[inside]] += level.image[field[inside, 0] + dy, field[inside, 1] + dx]
-            count[ty[inside], tx[inside]] += 1.0
-    voted = level.hole & (count > 0)
-    level.image[voted] = total[voted] / count[voted][:, None]
+    top, left = targets.min(axis=0) - r
+    bottom, right = targets.max(axis=0) + r + 1
+    box_h, box_w = bottom - top, right - left
+    # padded by r more, so that the box's view shifted by any d fits in it
+    map_y = np.full((box_h + 2 * r, box_w + 2 * r), NO_SOURCE, np.float32)
+    map_x = map_y.copy()
+    map_y[targets[:, 0] - top + r, targets[:, 1] - left + r] = field[:, 0]
+    map_x[targets[:, 0] - top + r, targets[:, 1] - left + r] = field[:, 1]
+    total = np.zeros((box_h, box_w, 3), np.float32)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            # pixel q of the box reads target q - d
+            view = (slice(r - dy, r - dy + box_h), slice(r - dx, r - dx + box_w))
+            total += cv2.remap(level.image, map_x[view] + dx, map_y[view] + dy, cv2.INTER_NEAREST,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    is_target = (map_y[r:-r, r:-r] != NO_SOURCE).astype(np.float32)
+    count = cv2.boxFilter(is_target, -1, (2 * r + 1, 2 * r + 1), normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)
+    # the part of the box inside the level
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(bottom, h), min(right, w)
+    inner = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
+    voted = level.hole[y0:y1, x0:x1] & (count[inner] > 0.5)
+    region = level.image[y0:y1, x0:x1]
+    region[voted] = total[inner][voted] / count[inner][voted][:, None]
