@@ -11,8 +11,15 @@ from .exemplar import search_offsets
 
 FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
-SEARCH_SIDE = 128      # px: the patch search runs at a resolution whose longer hole side is at most this
-TONE_SIGMA = 2.0       # search px: scale below which the copied pixels keep their own light and colour
+SEARCH_SIDE = 96       # px: the patch search runs at a resolution whose longer hole side is at most this
+TONE_SIGMA = 4.0       # search px: detail finer than this is copied; coarser light and colour come from the vote
+BUSY_RATIO = 2.0       # sources with texture this many times stronger than around the hole are not copied
+BUSY_SIGMA = 1.5       # search px: scale of the detail whose strength that compares
+BUSY_RING_PX = 4       # search px: width of the ring around the hole where the typical strength is taken
+BUSY_FLOOR = 2.0       # grey levels: detail weaker than this counts as this strong
+CALM_RMS = 2.0         # grey levels: surroundings with less fine detail than this get the smooth fill and grain
+TEXTURED_RMS = 4.0     # grey levels: surroundings with more get the copy alone (in between: mixed)
+SHARE_SIGMA = 8.0      # search px: how far around a hole pixel that detail is looked at
 SEARCH_CONTEXT = 0.35  # hole sides: how far around the hole the patch search looks for sources
 SEAM_REACH = 16        # px: how far into the hole the fill is lifted to meet its edge
 SEAM_RIM_PX = 1       # px: width of the hole's rim where that lift is measured
@@ -57,21 +64,23 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     small_hole = _shrunk_hole(hole, small_size)
     smooth = _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole), (w, h))
     out = image.copy()
-    copy = _ExemplarCopy.search(image, hole, covered) if (hole & ~covered).any() else None
+    copy = _ExemplarCopy.search(image, hole, covered, smooth) if (hole & ~covered).any() else None
+    base = smooth if copy is None else copy.base
     grain = _Grain(image, hole)
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
-        band_smooth = smooth.rows(first, stop)
+        band_base = base.rows(first, stop)
         # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
-        cv2.copyTo(band_smooth.astype(np.uint8), hole[first:stop].view(np.uint8), out[first:stop])
+        cv2.copyTo(band_base.astype(np.uint8), hole[first:stop].view(np.uint8), out[first:stop])
         ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
         if ys.size == 0:
             continue
+        texture = grain.draw(ys.size)
         if copy is not None:
-            out[ys + first, xs] = copy.pixels(ys + first, xs)
-            continue
-        texture = grain.draw(ys.size) + _edge_lift(image, hole, smooth, (first, stop), ys, xs)
-        out[ys + first, xs] = np.clip(band_smooth[ys, xs] + texture, 0, 255).astype(np.uint8)
+            detail, share = copy.detail(ys + first, xs)
+            texture = detail * share[:, None] + texture * (1.0 - share)[:, None]
+        texture += _edge_lift(image, hole, base, (first, stop), ys, xs)
+        out[ys + first, xs] = np.clip(band_base[ys, xs] + texture, 0, 255).astype(np.uint8)
     return out
 
 
@@ -101,26 +110,35 @@ class _SmoothFill:
 
 
 class _ExemplarCopy:
-    """Full-resolution pixels for the hole, copied with the offsets of a patch search run at
-    reduced resolution on a crop around the hole.
+    """Detail for the hole copied at full resolution with the offsets of a patch search run at
+    reduced resolution on a crop around the hole, and the smooth base it goes on.
 
     The search image's longer hole side is at most SEARCH_SIDE px; its crop reaches
     SEARCH_CONTEXT hole sides beyond the hole. A full-resolution pixel takes the offsets of
     the four search pixels around it (scaled to full resolution and rounded, so each copy is
     of real pixels) and blends the four copies bilinearly: inside a coherent copy all four
     agree and the pixel is copied exactly; between two copies they cross-fade over one search
-    pixel. Each copy is shifted by a smooth tone correction (see _tone_correction).
+    pixel. The copy gives the detail (what it has finer than TONE_SIGMA search px); the base
+    (light and colour) is the search's vote, which changes smoothly and meets the hole's edge.
+    Where the surroundings are smooth (a blurred background, a clear sky) the copy gives way
+    to the smooth fill and grain (see _texture_share): there, patches copied from here and
+    there show as a patchwork of slightly different tones, and interpolation is what fits.
     """
 
-    def __init__(self, box: tuple[int, int, int, int], scale: tuple[float, float],
-                 offsets: np.ndarray, hole: np.ndarray, image: np.ndarray, tone: np.ndarray):
-        self._box, self._scale, self._offsets, self._hole, self._image = box, scale, offsets, hole, image
-        self._tone = tone
+    def __init__(self, box: tuple[int, int, int, int], offsets: np.ndarray, hole: np.ndarray,
+                 image: np.ndarray, copied_low: np.ndarray, base: "_CropBase", share: np.ndarray):
+        self._box, self._offsets, self._hole, self._image = box, offsets, hole, image
+        self._copied_low, self._share = copied_low, share
+        self.base = base
+        top, left, bottom, right = box
+        self._scale = ((bottom - top) / hole.shape[0], (right - left) / hole.shape[1])
 
     @classmethod
-    def search(cls, image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> "_ExemplarCopy | None":
+    def search(cls, image: np.ndarray, hole: np.ndarray, covered: np.ndarray,
+               smooth: _SmoothFill) -> "_ExemplarCopy | None":
         """The copy for the visible hole pixels (hole & ~covered), or None when there is too
-        little known around the hole to copy from."""
+        little known around the hole to copy from. smooth: the ROI's smooth fill, the base
+        outside the search's crop."""
         h, w = hole.shape
         rows, columns = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
         side = max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1
@@ -134,16 +152,27 @@ class _ExemplarCopy:
         visible = hole[top:bottom, left:right] & ~covered[top:bottom, left:right]
         wanted = small_hole & _shrunk_hole(visible, size)
         start = _interpolate_across(small.astype(np.float32), small_hole)
-        found = search_offsets(start, small_hole, wanted, np.random.default_rng(TEXTURE_SEED))
+        # measured on the pre-filled image: the old product's edges are no texture
+        strength = _texture_strength(start)
+        allowed = _not_busier_than_around(strength, small_hole)
+        found = search_offsets(start, small_hole, wanted, allowed, np.random.default_rng(TEXTURE_SEED))
         if found is None:
             return None
         offsets, voted = found
-        scale = ((bottom - top) / size[1], (right - left) / size[0])
-        return cls((top, left, bottom, right), scale, offsets, small_hole, image,
-                   _tone_correction(small, small_hole, offsets, voted))
+        ys, xs = np.nonzero(small_hole)
+        copied = small.astype(np.float32)
+        copied[ys, xs] = small[ys + offsets[ys, xs, 0], xs + offsets[ys, xs, 1]]
+        box = (top, left, bottom, right)
+        share = _texture_share(strength, small_hole)
+        voted = _low(voted)
+        voted += _edge_mismatch_across(small, small_hole, voted)
+        mixed = start * (1.0 - share[..., None]) + voted * share[..., None]
+        base = _CropBase(smooth, _SmoothFill(mixed, (right - left, bottom - top)), box)
+        return cls(box, offsets, small_hole, image, _low(copied), base, share)
 
-    def pixels(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """Nx3 uint8 for the visible hole pixels (ys, xs) (ROI px)."""
+    def detail(self, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Nx3 float32 detail, N float32 share of it to use: see _texture_share) for the
+        visible hole pixels (ys, xs) (ROI px)."""
         top, left, bottom, right = self._box
         fy, fx = self._scale
         sh, sw = self._hole.shape
@@ -154,36 +183,110 @@ class _ExemplarCopy:
         tu, tv = (u - u0).astype(np.float32), (v - v0).astype(np.float32)
         total = np.zeros((ys.size, 3), np.float32)
         weight = np.zeros(ys.size, np.float32)
+        texture_share = np.zeros(ys.size, np.float32)
         for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
             cu, cv = np.clip(u0 + du, 0, sh - 1), np.clip(v0 + dv, 0, sw - 1)
             share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
+            texture_share += share * self._share[cu, cv]
             # a known search pixel has no offset: it is not blended in
             share = share * self._hole[cu, cv]
             offset = self._offsets[cu, cv]
             sy = np.clip(ys + np.rint(offset[:, 0] * fy).astype(np.int64), top, bottom - 1)
             sx = np.clip(xs + np.rint(offset[:, 1] * fx).astype(np.int64), left, right - 1)
-            total += (self._image[sy, sx] + self._tone[cu, cv]) * share[:, None]
+            total += (self._image[sy, sx] - self._copied_low[cu, cv]) * share[:, None]
             weight += share
-        return np.clip(np.rint(total / np.maximum(weight, 1e-6)[:, None]), 0, 255).astype(np.uint8)
+        return total / np.maximum(weight, 1e-6)[:, None], texture_share
 
 
-def _tone_correction(small: np.ndarray, hole: np.ndarray, offsets: np.ndarray,
-                     voted: np.ndarray) -> np.ndarray:
-    """HxWx3 float32 at search resolution: what to add to the pixels copied into the hole so
-    that their light and colour are those of the vote (which meets the hole's edge and
-    changes smoothly), keeping the copy's detail. The difference of the vote and the copied
-    pixels, averaged over hole pixels with a Gaussian of TONE_SIGMA search px; zero outside."""
-    ys, xs = np.nonzero(hole)
-    difference = np.zeros(voted.shape, np.float32)
-    copied = small[ys + offsets[ys, xs, 0], xs + offsets[ys, xs, 1]].astype(np.float32)
-    difference[ys, xs] = voted[ys, xs] - copied
-    weight = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), TONE_SIGMA)
-    tone = cv2.GaussianBlur(difference, (0, 0), TONE_SIGMA) / np.maximum(weight, 1e-6)[..., None]
-    tone[~hole] = 0
-    return tone
+def _edge_mismatch_across(small: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 at search resolution: the correction that makes `fill` meet the known
+    pixels on the hole's rim, spread across the whole hole, zero outside it. The vote's light
+    and colour can be a little off over the whole hole (a sky's patches copied from nearer the
+    horizon are lighter), which a lift near the edge alone leaves as a lighter patch.
+
+    The mismatch on the rim (mean of the known pixels within SEAM_MEAN_RADIUS minus the fill)
+    is averaged with box windows of radius 2, 4, 8, ... up to the hole's size, each
+    normalised by its area: near the rim the local mismatch counts most, deeper in a wider
+    average (see _edge_lift, which does the same over SEAM_REACH px at full resolution)."""
+    known = (~hole).astype(np.float32)
+    window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
+    mean = cv2.blur(small.astype(np.float32) * known[..., None], window)
+    mean /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
+    rim = (cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~hole).astype(np.float32)
+    mismatch = (mean - fill) * rim[..., None]
+    offset, weight = np.zeros_like(mismatch), np.zeros_like(rim)
+    radius = 2
+    while True:
+        size = (2 * radius + 1,) * 2
+        offset += cv2.blur(mismatch, size)
+        weight += cv2.blur(rim, size)
+        if radius >= max(hole.shape):
+            break
+        radius *= 2
+    correction = offset / np.maximum(weight, 1e-6)[..., None]
+    correction[~hole] = 0
+    return correction
 
 
-def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows: tuple[int, int],
+def _texture_strength(small: np.ndarray) -> np.ndarray:
+    """HxW float32 at search resolution: the local mean square of the grey detail finer than
+    BUSY_SIGMA px (grey levels squared)."""
+    grey = small.astype(np.float32).mean(axis=2)
+    detail = grey - cv2.GaussianBlur(grey, (0, 0), BUSY_SIGMA)
+    return cv2.GaussianBlur(detail * detail, (0, 0), BUSY_SIGMA)
+
+
+def _not_busier_than_around(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW bool at search resolution: where the texture strength is at most BUSY_RATIO times
+    its median over a ring BUSY_RING_PX wide around the hole (taken as at least BUSY_FLOOR
+    squared: a flat photo's noise is no texture), so that a hole in a smooth sky or a blurred
+    background is not filled with the struts of a tower or the fur of a cat beside it."""
+    size = 2 * BUSY_RING_PX + 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
+    if not ring.any():
+        return np.ones(hole.shape, bool)
+    typical = max(float(np.median(strength[ring])), BUSY_FLOOR ** 2)
+    return strength <= BUSY_RATIO * typical
+
+
+def _texture_share(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW float32 in [0, 1] at search resolution: how much of the fill is the copy (the rest
+    is the smooth fill with grain). The root of the texture strength of the known pixels
+    nearby (its geometric mean under a Gaussian of SHARE_SIGMA px, over known pixels only, so
+    it reaches into the hole), ramped from 0 at CALM_RMS to 1 at TEXTURED_RMS grey levels."""
+    known = (~hole).astype(np.float32)
+    # averaged as logarithms: a few strong edges nearby (a tower's struts beside a clear sky)
+    # do not make the surroundings textured, a surface of grain does
+    logs = np.log(strength + BUSY_FLOOR ** 2) * known
+    nearby = cv2.GaussianBlur(logs, (0, 0), SHARE_SIGMA)
+    nearby /= np.maximum(cv2.GaussianBlur(known, (0, 0), SHARE_SIGMA), 1e-6)
+    rms = np.sqrt(np.exp(nearby))
+    return np.clip((rms - CALM_RMS) / (TEXTURED_RMS - CALM_RMS), 0.0, 1.0).astype(np.float32)
+
+
+def _low(pixels: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 search-resolution pixels without their detail finer than TONE_SIGMA."""
+    return cv2.GaussianBlur(pixels.astype(np.float32), (0, 0), TONE_SIGMA)
+
+
+class _CropBase:
+    """The ROI's smooth fill with, inside the search's crop box (top, left, bottom, right),
+    the search's smoothed vote."""
+
+    def __init__(self, outside: _SmoothFill, inside: _SmoothFill, box: tuple[int, int, int, int]):
+        self._outside, self._inside, self._box = outside, inside, box
+
+    def rows(self, first: int, stop: int) -> np.ndarray:
+        """Rows [first, stop) of the base: (stop - first, W, 3) float32."""
+        out = self._outside.rows(first, stop)
+        top, left, bottom, right = self._box
+        lo, hi = max(first, top), min(stop, bottom)
+        if lo < hi:
+            out[lo - first:hi - first, left:right] = self._inside.rows(lo - top, hi - top)
+        return out
+
+
+def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill | _CropBase", rows: tuple[int, int],
                ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Nx3 float32 correction for the hole pixels (ys, xs) of the band of rows [first, stop)
     (ys counted from `first`) that makes the smooth fill meet the real pixels at the hole's edge.
@@ -232,7 +335,7 @@ def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows:
 def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Hole pixels interpolated from the nearest known pixels left/right and above/below.
 
-    image: HxWx3 float32 holding uint8 values; hole: HxW bool; returns HxWx3 uint8.
+    image: HxWx3 float32; hole: HxW bool; returns HxWx3 float32.
     Each direction gives a linear blend between its two boundary pixels. A direction is
     trusted less the longer its span and the more its two ends differ (it then crosses an
     edge, e.g. from wall to table), so horizontal structure continues across a tall hole and
@@ -250,7 +353,7 @@ def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     blend[total == 0] = image[~hole].mean(axis=0)
     # soften the straight-line streaks the per-row interpolation leaves, inside the hole only
     blend = cv2.GaussianBlur(blend, (5, 5), 0)
-    return np.where(hole[..., None], blend, image).astype(np.uint8)
+    return np.where(hole[..., None], blend, image).astype(np.float32)
 
 
 def _interpolate_rows(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
