@@ -19,10 +19,10 @@ import numpy as np
 PATCH_RADIUS = 3          # px at a level's resolution: patches are 7x7
 COSINE_ORDER = 4          # patches are compared by their grey levels' 2-D cosine components up to this order
 COARSEST_HOLE_SIDE = 48   # px: levels are halved until the hole's longer side is at most this
-EM_STEPS_COARSE = 4       # search-and-vote rounds on every level but the finest
+EM_STEPS_COARSE = 3       # search-and-vote rounds on every level but the finest
 EM_STEPS_FINEST = 2       # fewer on the finest: the enlarged coarser field is already close
 SEARCH_ROUNDS = 1         # propagation + random search passes per search step
-JUMPS = (8, 4, 2, 1)      # px: distances at which a neighbour's offset is tried (coherent copies)
+JUMPS = (4, 1)            # px: distances at which a neighbour's offset is tried (coherent copies)
 COHERENCE_SLACK = 0.15    # a neighbour's offset is taken if its patch distance is at most this much worse
 MIN_SOURCES = 16          # fewer fully known patches than this on a level: nothing to copy from
 NO_SOURCE = -1e6          # px: where a vote's map points when there is no patch to read from

@@ -56,16 +56,10 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     lifted to meet the hole's edge and given grain of matching strength.
     Pixels are written a band of rows at a time, so a hole of any size costs little memory.
     """
-    h, w = hole.shape
-    factor = min(1.0, FILL_SIDE / max(h, w))
-    small_size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    # any small pixel that mixes in hole pixels is part of the hole, so no old colour survives
-    small_hole = _shrunk_hole(hole, small_size)
-    smooth = _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole), (w, h))
+    h = hole.shape[0]
     out = image.copy()
-    copy = _ExemplarCopy.search(image, hole, covered, smooth) if (hole & ~covered).any() else None
-    base = smooth if copy is None else copy.base
+    copy = _ExemplarCopy.search(image, hole, covered) if (hole & ~covered).any() else None
+    base = _smooth_fill(image, hole) if copy is None else copy.base
     grain = _Grain(image, hole)
     for first in range(0, h, TEXTURE_BAND_ROWS):
         stop = min(h, first + TEXTURE_BAND_ROWS)
@@ -77,11 +71,23 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
             continue
         texture = grain.draw(ys.size)
         if copy is not None:
-            detail, share = copy.detail(ys + first, xs)
+            detail, share = copy.detail(first, ys, xs)
             texture = detail * share[:, None] + texture * (1.0 - share)[:, None]
         texture += _edge_lift(image, hole, base, (first, stop), ys, xs)
         out[ys + first, xs] = np.clip(band_base[ys, xs] + texture, 0, 255).astype(np.uint8)
     return out
+
+
+def _smooth_fill(image: np.ndarray, hole: np.ndarray) -> "_SmoothFill":
+    """The hole interpolated at a resolution whose longer ROI side is FILL_SIDE (light and
+    colour change slowly), to be enlarged a band at a time."""
+    h, w = hole.shape
+    factor = min(1.0, FILL_SIDE / max(h, w))
+    small_size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    # any small pixel that mixes in hole pixels is part of the hole, so no old colour survives
+    small_hole = _shrunk_hole(hole, small_size)
+    return _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole), (w, h))
 
 
 def _shrunk_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -134,11 +140,9 @@ class _ExemplarCopy:
         self._scale = ((bottom - top) / hole.shape[0], (right - left) / hole.shape[1])
 
     @classmethod
-    def search(cls, image: np.ndarray, hole: np.ndarray, covered: np.ndarray,
-               smooth: _SmoothFill) -> "_ExemplarCopy | None":
+    def search(cls, image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> "_ExemplarCopy | None":
         """The copy for the visible hole pixels (hole & ~covered), or None when there is too
-        little known around the hole to copy from. smooth: the ROI's smooth fill, the base
-        outside the search's crop."""
+        little known around the hole to copy from."""
         h, w = hole.shape
         rows, columns = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
         side = max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1
@@ -167,35 +171,44 @@ class _ExemplarCopy:
         voted = _low(voted)
         voted += _edge_mismatch_across(small, small_hole, voted)
         mixed = start * (1.0 - share[..., None]) + voted * share[..., None]
-        base = _CropBase(smooth, _SmoothFill(mixed, (right - left, bottom - top)), box)
+        base = _CropBase(_SmoothFill(mixed, (right - left, bottom - top)), box, w)
         return cls(box, offsets, small_hole, image, _low(copied), base, share)
 
-    def detail(self, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def detail(self, first: int, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Nx3 float32 detail, N float32 share of it to use: see _texture_share) for the
-        visible hole pixels (ys, xs) (ROI px)."""
+        visible hole pixels (first + ys, xs) (ROI px) of a band of rows.
+
+        Worked out on the band's box of those pixels, where the four copies are four
+        cv2.remap calls (numpy gathers of single pixels cost several times more)."""
         top, left, bottom, right = self._box
         fy, fx = self._scale
         sh, sw = self._hole.shape
+        y0, y1 = first + int(ys.min()), first + int(ys.max()) + 1
+        x0, x1 = int(xs.min()), int(xs.max()) + 1
         # search-pixel coordinates of the pixel centres, as cv2.resize maps them
-        u = (ys - top + 0.5) / fy - 0.5
-        v = (xs - left + 0.5) / fx - 0.5
-        u0, v0 = np.floor(u).astype(np.int32), np.floor(v).astype(np.int32)
+        u = (np.arange(y0, y1) - top + 0.5) / fy - 0.5
+        v = (np.arange(x0, x1) - left + 0.5) / fx - 0.5
+        u0, v0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
         tu, tv = (u - u0).astype(np.float32), (v - v0).astype(np.float32)
-        total = np.zeros((ys.size, 3), np.float32)
-        weight = np.zeros(ys.size, np.float32)
-        texture_share = np.zeros(ys.size, np.float32)
+        rows = np.arange(y0, y1, dtype=np.float32)[:, None]
+        columns = np.arange(x0, x1, dtype=np.float32)[None, :]
+        total = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+        weight = np.zeros((y1 - y0, x1 - x0), np.float32)
+        texture_share = np.zeros((y1 - y0, x1 - x0), np.float32)
         for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
-            cu, cv = np.clip(u0 + du, 0, sh - 1), np.clip(v0 + dv, 0, sw - 1)
-            share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
-            texture_share += share * self._share[cu, cv]
+            cells = np.ix_(np.clip(u0 + du, 0, sh - 1), np.clip(v0 + dv, 0, sw - 1))
+            share = np.outer(tu if du else 1.0 - tu, tv if dv else 1.0 - tv)
+            texture_share += share * self._share[cells]
             # a known search pixel has no offset: it is not blended in
-            share = share * self._hole[cu, cv]
-            offset = self._offsets[cu, cv]
-            sy = np.clip(ys + np.rint(offset[:, 0] * fy).astype(np.int64), top, bottom - 1)
-            sx = np.clip(xs + np.rint(offset[:, 1] * fx).astype(np.int64), left, right - 1)
-            total += (self._image[sy, sx] - self._copied_low[cu, cv]) * share[:, None]
+            share *= self._hole[cells]
+            offset = self._offsets[cells]
+            map_y = np.clip(rows + np.rint(offset[..., 0] * fy), top, bottom - 1).astype(np.float32)
+            map_x = np.clip(columns + np.rint(offset[..., 1] * fx), left, right - 1).astype(np.float32)
+            copied = cv2.remap(self._image, map_x, map_y, cv2.INTER_NEAREST)
+            total += (copied - self._copied_low[cells]) * share[..., None]
             weight += share
-        return total / np.maximum(weight, 1e-6)[:, None], texture_share
+        at = (ys + first - y0, xs - x0)
+        return total[at] / np.maximum(weight[at], 1e-6)[:, None], texture_share[at]
 
 
 def _edge_mismatch_across(small: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -270,15 +283,16 @@ def _low(pixels: np.ndarray) -> np.ndarray:
 
 
 class _CropBase:
-    """The ROI's smooth fill with, inside the search's crop box (top, left, bottom, right),
-    the search's smoothed vote."""
+    """The base of the fill inside the search's crop box (top, left, bottom, right) of an ROI
+    `width` px wide; zeros outside it, where there is no hole pixel (_edge_lift reads the base
+    only on the hole's rim)."""
 
-    def __init__(self, outside: _SmoothFill, inside: _SmoothFill, box: tuple[int, int, int, int]):
-        self._outside, self._inside, self._box = outside, inside, box
+    def __init__(self, inside: _SmoothFill, box: tuple[int, int, int, int], width: int):
+        self._inside, self._box, self._width = inside, box, width
 
     def rows(self, first: int, stop: int) -> np.ndarray:
         """Rows [first, stop) of the base: (stop - first, W, 3) float32."""
-        out = self._outside.rows(first, stop)
+        out = np.zeros((stop - first, self._width, 3), np.float32)
         top, left, bottom, right = self._box
         lo, hi = max(first, top), min(stop, bottom)
         if lo < hi:
