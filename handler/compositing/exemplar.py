@@ -6,8 +6,8 @@ Runs at a reduced "search" resolution, coarse to fine. On each level a nearest-n
 search and by trying the offsets of neighbours (the PatchMatch idea, run for all patches at
 once with numpy); the hole is then repainted by letting the overlapping patches vote (the
 expectation-maximisation completion of Wexler, Shechtman and Irani), and the two steps
-alternate. What is returned is the finest field's offsets; removal.fill_hole copies
-full-resolution pixels with them, so the copy is as sharp as the photo.
+alternate. What is returned is the finest field's offsets and vote; removal.fill_hole copies
+full-resolution pixels with the offsets, so the copy is as sharp as the photo.
 """
 from __future__ import annotations
 
@@ -44,14 +44,16 @@ def search_offsets(start: np.ndarray, hole: np.ndarray, wanted: np.ndarray, allo
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-pixel copy offsets for the hole, at the resolution of `start`.
 
-    start: HxWx3 uint8, the image with its hole pre-filled smoothly (the coarsest level
-    starts from it); hole: HxW bool; wanted: HxW bool, the hole pixels whose offsets are
-    needed (the rest of the hole keeps its smooth fill and is searched only as far as patches
-    over wanted pixels reach); allowed: HxW bool, where patches may be copied from. Returns (offsets, voted): offsets HxWx2 int32 (dy, dx) px, a
-    wanted pixel (y, x) takes its texture from the known pixel (y + dy, x + dx), whose 7x7
-    patch is known too, zeros outside the hole; voted HxWx3 float32, the image with its hole
-    repainted by the patches' votes (blurrier than a copy, but seamless). None when the image
-    has too few fully known patches.
+    start: HxWx3 (uint8 or float32 levels), the image with its hole pre-filled smoothly (the
+    coarsest level starts from it); hole: HxW bool; wanted: HxW bool, the hole pixels whose
+    offsets are needed (the rest of the hole keeps its smooth fill and is searched only as
+    far as patches over wanted pixels reach); allowed: HxW bool, where patches may be copied
+    from; rng: the seeded generator of the random search.
+    Returns (offsets, voted): offsets HxWx2 int32 (dy, dx) px, a wanted pixel (y, x) takes
+    its texture from the known pixel (y + dy, x + dx), whose 7x7 patch is known and allowed,
+    zeros outside the hole; voted HxWx3 float32, the image with its hole repainted by the
+    patches' votes (blurrier than a copy, but without seams). None when the image has fewer
+    than MIN_SOURCES fully known, allowed patches.
     """
     levels = _pyramid(start, hole, wanted, allowed)
     if levels is None:

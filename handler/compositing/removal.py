@@ -9,25 +9,26 @@ import numpy as np
 
 from .exemplar import search_offsets
 
-FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
+FILL_SIDE = 160        # the smooth fill is computed at a resolution whose longer ROI side is this
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
 SEARCH_SIDE = 96       # px: the patch search runs at a resolution whose longer hole side is at most this
+SEARCH_CONTEXT = 0.35  # hole sides: how far around the hole the patch search looks for sources
 TONE_SIGMA = 4.0       # search px: detail finer than this is copied; coarser light and colour come from the vote
 BUSY_RATIO = 2.0       # sources with texture this many times stronger than around the hole are not copied
 BUSY_SIGMA = 1.5       # search px: scale of the detail whose strength that compares
 BUSY_RING_PX = 4       # search px: width of the ring around the hole where the typical strength is taken
 BUSY_FLOOR = 2.0       # grey levels: detail weaker than this counts as this strong
+COLOUR_STEP = 16       # levels: colours are told apart in steps of this many levels per channel
+COLOUR_SHARE = 0.05    # a colour this rare in the ring around the hole is not copied into it
 CALM_RMS = 2.0         # grey levels: surroundings with less fine detail than this get the smooth fill and grain
 TEXTURED_RMS = 4.0     # grey levels: surroundings with more get the copy alone (in between: mixed)
 SHARE_SIGMA = 8.0      # search px: how far around a hole pixel that detail is looked at
-SEARCH_CONTEXT = 0.35  # hole sides: how far around the hole the patch search looks for sources
 SEAM_REACH = 16        # px: how far into the hole the fill is lifted to meet its edge
 SEAM_RIM_PX = 1       # px: width of the hole's rim where that lift is measured
 SEAM_MEAN_RADIUS = 2   # px: the rim is lifted to the mean of the known pixels this near
 SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift (see _edge_lift)
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
-
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
     """The mask grown by grow_px (disc) so the old product's anti-aliased fringe goes too."""
@@ -46,14 +47,16 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     """Image with the hole pixels replaced by a fill continued from around the hole.
 
     image: HxWx3 uint8 ROI; hole, covered: HxW bool. Pixels outside the hole are returned
-    unchanged. Hole pixels that will be covered (hidden under the new product) get only a
-    smooth fill, interpolated at reduced resolution (light and colour change slowly) and
-    upsampled. The visible ones are copied from the surroundings: a patch search at reduced
-    resolution (exemplar.search_offsets) says from where, and full-resolution pixels are
-    copied with its offsets, so the texture (wood grain, fur, sky) keeps the photo's
-    sharpness; neighbouring offsets are blended, so where two copies meet there is no seam.
-    Where nothing can be copied (no fully known patch around the hole), the smooth fill is
-    lifted to meet the hole's edge and given grain of matching strength.
+    unchanged. Hole pixels that will be covered (hidden under the new product) get only the
+    fill's smooth base; detail is spent on the visible ones.
+    A patch search at reduced resolution (exemplar.search_offsets; see _ExemplarCopy) says
+    where around the hole each visible pixel's texture is copied from. Full-resolution
+    pixels are copied with its offsets, so the texture (wood grain, fabric) keeps the photo's
+    sharpness, and go on a smooth base from the search's vote, made to meet the hole's edge.
+    Where the surroundings are calm (a clear sky, a blurred background), and where nothing
+    can be copied (no fully known patch around the hole), the base is an interpolation
+    across the hole and the detail is grain of the surroundings' strength. Near the edge the
+    fill is lifted to meet the real pixels (_edge_lift), so no seam shows.
     Pixels are written a band of rows at a time, so a hole of any size costs little memory.
     """
     h = hole.shape[0]
@@ -72,7 +75,9 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
         texture = grain.draw(ys.size)
         if copy is not None:
             detail, share = copy.detail(first, ys, xs)
-            texture = detail * share[:, None] + texture * (1.0 - share)[:, None]
+            # mixing two independent textures flattens them; rescale to keep their contrast
+            keep = 1.0 / np.sqrt(share ** 2 + (1.0 - share) ** 2)
+            texture = detail * (share * keep)[:, None] + texture * ((1.0 - share) * keep)[:, None]
         texture += _edge_lift(image, hole, base, (first, stop), ys, xs)
         out[ys + first, xs] = np.clip(band_base[ys, xs] + texture, 0, 255).astype(np.uint8)
     return out
@@ -98,9 +103,9 @@ def _shrunk_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class _SmoothFill:
-    """The fill interpolated at reduced resolution, enlarged (bilinear, as cv2.resize maps pixel
-    centres) to the ROI's size a band of rows at a time: a float copy of a 12 MP ROI would
-    take 144 MB."""
+    """A fill computed at reduced resolution (small: hxwx3), enlarged (bilinear, as cv2.resize
+    maps pixel centres) to `size` (W, H) a band of rows at a time: a float copy of a 12 MP ROI
+    would take 144 MB."""
 
     def __init__(self, small: np.ndarray, size: tuple[int, int]):
         self._small = small
@@ -158,7 +163,7 @@ class _ExemplarCopy:
         start = _interpolate_across(small.astype(np.float32), small_hole)
         # measured on the pre-filled image: the old product's edges are no texture
         strength = _texture_strength(start)
-        allowed = _not_busier_than_around(strength, small_hole)
+        allowed = _not_busier_than_around(strength, small_hole) & _colours_seen_around(start, small_hole)
         found = search_offsets(start, small_hole, wanted, allowed, np.random.default_rng(TEXTURE_SEED))
         if found is None:
             return None
@@ -260,6 +265,27 @@ def _not_busier_than_around(strength: np.ndarray, hole: np.ndarray) -> np.ndarra
         return np.ones(hole.shape, bool)
     typical = max(float(np.median(strength[ring])), BUSY_FLOOR ** 2)
     return strength <= BUSY_RATIO * typical
+
+
+def _colours_seen_around(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW bool at search resolution: where the local colour (a Gaussian of BUSY_SIGMA px)
+    is common in the ring BUSY_RING_PX wide around the hole: at least COLOUR_SHARE of the
+    ring is within one step of COLOUR_STEP levels per channel of it. A surface that only
+    grazes the hole (the rim of a red plate beside a wooden table's hole) is not what the
+    hole is filled with."""
+    colours = (cv2.GaussianBlur(small.astype(np.float32), (0, 0), BUSY_SIGMA) // COLOUR_STEP).astype(np.int64)
+    bins = -(-256 // COLOUR_STEP)
+    index = (colours[..., 0] * bins + colours[..., 1]) * bins + colours[..., 2]
+    size = 2 * BUSY_RING_PX + 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
+    if not ring.any():
+        return np.ones(hole.shape, bool)
+    counts = np.bincount(index[ring], minlength=bins ** 3).astype(np.float32).reshape(bins, bins, bins)
+    # the ring's pixels within one step in each channel: a 3x3x3 box sum of the histogram
+    near = counts
+    for axis in range(3):
+        near = sum(np.roll(near, shift, axis) for shift in (-1, 0, 1))
+    return (near.reshape(-1)[index] >= COLOUR_SHARE * np.count_nonzero(ring))
 
 
 def _texture_share(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
