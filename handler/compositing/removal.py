@@ -19,7 +19,8 @@ BUSY_SIGMA = 1.5       # search px: scale of the detail whose strength that comp
 BUSY_RING_PX = 4       # search px: width of the ring around the hole where the typical strength is taken
 BUSY_FLOOR = 2.0       # grey levels: detail weaker than this counts as this strong
 COLOUR_STEP = 16       # levels: colours are told apart in steps of this many levels per channel
-COLOUR_SHARE = 0.05    # a colour this rare in the ring around the hole is not copied into it
+COLOUR_SHARE = 0.05    # a colour this rare on the hole's rim is not copied into it
+COLOUR_RIM_PX = 1      # search px: width of that rim
 CALM_RMS = 2.0         # grey levels: surroundings with less fine detail than this get the smooth fill and grain
 TEXTURED_RMS = 4.0     # grey levels: surroundings with more get the copy alone (in between: mixed)
 SHARE_SIGMA = 8.0      # search px: how far around a hole pixel that detail is looked at
@@ -162,8 +163,11 @@ class _ExemplarCopy:
         wanted = small_hole & _shrunk_hole(visible, size)
         start = _interpolate_across(small.astype(np.float32), small_hole)
         # measured on the pre-filled image: the old product's edges are no texture
-        strength = _texture_strength(start)
+        strength = _texture_strength(start, small_hole)
         allowed = _not_busier_than_around(strength, small_hole) & _colours_seen_around(start, small_hole)
+        # a full-resolution pixel copies with its neighbour cells' offsets too, from up to one
+        # search pixel beside their source: keep that pixel allowed as well
+        allowed = cv2.erode(allowed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         found = search_offsets(start, small_hole, wanted, allowed, np.random.default_rng(TEXTURE_SEED))
         if found is None:
             return None
@@ -246,12 +250,17 @@ def _edge_mismatch_across(small: np.ndarray, hole: np.ndarray, fill: np.ndarray)
     return correction
 
 
-def _texture_strength(small: np.ndarray) -> np.ndarray:
+def _texture_strength(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """HxW float32 at search resolution: the local mean square of the grey detail finer than
-    BUSY_SIGMA px (grey levels squared)."""
+    BUSY_SIGMA px (grey levels squared), of known pixels only: the detail within two sigmas
+    of the hole is the pre-fill's streaks and its step at the hole's edge, which would make
+    calm surroundings look busy."""
     grey = small.astype(np.float32).mean(axis=2)
     detail = grey - cv2.GaussianBlur(grey, (0, 0), BUSY_SIGMA)
-    return cv2.GaussianBlur(detail * detail, (0, 0), BUSY_SIGMA)
+    reach = 2 * int(np.ceil(2 * BUSY_SIGMA)) + 1
+    known = (~cv2.dilate(hole.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)).astype(np.float32)
+    strength = cv2.GaussianBlur(detail * detail * known, (0, 0), BUSY_SIGMA)
+    return strength / np.maximum(cv2.GaussianBlur(known, (0, 0), BUSY_SIGMA), 1e-6)
 
 
 def _not_busier_than_around(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -269,14 +278,14 @@ def _not_busier_than_around(strength: np.ndarray, hole: np.ndarray) -> np.ndarra
 
 def _colours_seen_around(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """HxW bool at search resolution: where the local colour (a Gaussian of BUSY_SIGMA px)
-    is common in the ring BUSY_RING_PX wide around the hole: at least COLOUR_SHARE of the
-    ring is within one step of COLOUR_STEP levels per channel of it. A surface that only
-    grazes the hole (the rim of a red plate beside a wooden table's hole) is not what the
-    hole is filled with."""
+    is common on the hole's rim (the known pixels COLOUR_RIM_PX next to it): at least
+    COLOUR_SHARE of the rim is within one step of COLOUR_STEP levels per channel of it. A
+    surface that does not reach the hole, or only grazes it (a red plate beside a wooden
+    table's hole), is not what the hole is filled with."""
     colours = (cv2.GaussianBlur(small.astype(np.float32), (0, 0), BUSY_SIGMA) // COLOUR_STEP).astype(np.int64)
     bins = -(-256 // COLOUR_STEP)
     index = (colours[..., 0] * bins + colours[..., 1]) * bins + colours[..., 2]
-    size = 2 * BUSY_RING_PX + 1
+    size = 2 * COLOUR_RIM_PX + 1
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
     if not ring.any():
         return np.ones(hole.shape, bool)
