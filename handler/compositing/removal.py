@@ -30,6 +30,7 @@ SEAM_MEAN_RADIUS = 2   # px: the rim is lifted to the mean of the known pixels t
 SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift (see _edge_lift)
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
+GATHER_ROW = 4096      # px: points gathered by one cv2.remap are laid out in rows this long
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
     """The mask grown by grow_px (disc) so the old product's anti-aliased fringe goes too."""
@@ -185,39 +186,45 @@ class _ExemplarCopy:
 
     def detail(self, first: int, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Nx3 float32 detail, N float32 share of it to use: see _texture_share) for the
-        visible hole pixels (first + ys, xs) (ROI px) of a band of rows.
-
-        Worked out on the band's box of those pixels, where the four copies are four
-        cv2.remap calls (numpy gathers of single pixels cost several times more)."""
+        visible hole pixels (first + ys, xs) (ROI px) of a band of rows."""
         top, left, bottom, right = self._box
         fy, fx = self._scale
         sh, sw = self._hole.shape
-        y0, y1 = first + int(ys.min()), first + int(ys.max()) + 1
-        x0, x1 = int(xs.min()), int(xs.max()) + 1
+        ys = ys + first
         # search-pixel coordinates of the pixel centres, as cv2.resize maps them
-        u = (np.arange(y0, y1) - top + 0.5) / fy - 0.5
-        v = (np.arange(x0, x1) - left + 0.5) / fx - 0.5
+        u = (ys - top + 0.5) / fy - 0.5
+        v = (xs - left + 0.5) / fx - 0.5
         u0, v0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
         tu, tv = (u - u0).astype(np.float32), (v - v0).astype(np.float32)
-        rows = np.arange(y0, y1, dtype=np.float32)[:, None]
-        columns = np.arange(x0, x1, dtype=np.float32)[None, :]
-        total = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
-        weight = np.zeros((y1 - y0, x1 - x0), np.float32)
-        texture_share = np.zeros((y1 - y0, x1 - x0), np.float32)
+        total = np.zeros((ys.size, 3), np.float32)
+        weight = np.zeros(ys.size, np.float32)
+        texture_share = np.zeros(ys.size, np.float32)
         for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
-            cells = np.ix_(np.clip(u0 + du, 0, sh - 1), np.clip(v0 + dv, 0, sw - 1))
-            share = np.outer(tu if du else 1.0 - tu, tv if dv else 1.0 - tv)
-            texture_share += share * self._share[cells]
+            cell = np.clip(u0 + du, 0, sh - 1) * sw + np.clip(v0 + dv, 0, sw - 1)
+            share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
+            texture_share += share * self._share.ravel()[cell]
             # a known search pixel has no offset: it is not blended in
-            share *= self._hole[cells]
-            offset = self._offsets[cells]
-            map_y = np.clip(rows + np.rint(offset[..., 0] * fy), top, bottom - 1).astype(np.float32)
-            map_x = np.clip(columns + np.rint(offset[..., 1] * fx), left, right - 1).astype(np.float32)
-            copied = cv2.remap(self._image, map_x, map_y, cv2.INTER_NEAREST)
-            total += (copied - self._copied_low[cells]) * share[..., None]
+            share *= self._hole.ravel()[cell]
+            offset = self._offsets.reshape(-1, 2)[cell]
+            copied = _pixels_at(self._image, np.clip(ys + np.rint(offset[:, 0] * fy), top, bottom - 1),
+                                np.clip(xs + np.rint(offset[:, 1] * fx), left, right - 1))
+            total += (copied - self._copied_low.reshape(-1, 3)[cell]) * share[:, None]
             weight += share
-        at = (ys + first - y0, xs - x0)
-        return total[at] / np.maximum(weight[at], 1e-6)[:, None], texture_share[at]
+        return total / np.maximum(weight, 1e-6)[:, None], texture_share
+
+
+def _pixels_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Nx3 uint8 image[ys, xs] (ys, xs: N integral values, any dtype), gathered by cv2.remap,
+    several times faster than numpy's fancy indexing; the points are laid out in rows of
+    GATHER_ROW because remap takes no side of 32767 px or more."""
+    count = ys.size
+    rows = -(-count // GATHER_ROW)
+    map_y = np.zeros(rows * GATHER_ROW, np.float32)
+    map_x = np.zeros(rows * GATHER_ROW, np.float32)
+    map_y[:count], map_x[:count] = ys, xs
+    gathered = cv2.remap(image, map_x.reshape(rows, GATHER_ROW), map_y.reshape(rows, GATHER_ROW),
+                         cv2.INTER_NEAREST)
+    return gathered.reshape(-1, 3)[:count]
 
 
 def _edge_mismatch_across(small: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
