@@ -32,6 +32,7 @@ EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is truste
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
 GATHER_ROW = 4096      # px: points gathered by one cv2.remap are laid out in rows this long
 
+
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
     """The mask grown by grow_px (disc) so the old product's anti-aliased fringe goes too."""
     if grow_px <= 0:
@@ -55,10 +56,11 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
     where around the hole each visible pixel's texture is copied from. Full-resolution
     pixels are copied with its offsets, so the texture (wood grain, fabric) keeps the photo's
     sharpness, and go on a smooth base from the search's vote, made to meet the hole's edge.
-    Where the surroundings are calm (a clear sky, a blurred background), and where nothing
-    can be copied (no fully known patch around the hole), the base is an interpolation
-    across the hole and the detail is grain of the surroundings' strength. Near the edge the
-    fill is lifted to meet the real pixels (_edge_lift), so no seam shows.
+    Where the surroundings are calm (a clear sky, a blurred background) the detail is grain
+    of the surroundings' strength instead of the copy's. Where nothing can be copied (no
+    fully known patch around the hole), the base is an interpolation across the hole with
+    that grain. Near the edge the fill is lifted to meet the real pixels (_edge_lift), so no
+    seam shows.
     Pixels are written a band of rows at a time, so a hole of any size costs little memory.
     """
     h = hole.shape[0]
@@ -133,9 +135,11 @@ class _ExemplarCopy:
     agree and the pixel is copied exactly; between two copies they cross-fade over one search
     pixel. The copy gives the detail (what it has finer than TONE_SIGMA search px); the base
     (light and colour) is the search's vote, which changes smoothly and meets the hole's edge.
-    Where the surroundings are smooth (a blurred background, a clear sky) the copy gives way
-    to the smooth fill and grain (see _texture_share): there, patches copied from here and
-    there show as a patchwork of slightly different tones, and interpolation is what fits.
+    Where the surroundings are smooth (a blurred background, a clear sky) the copy's detail
+    gives way to grain (see _texture_share): there, patches copied from here and there show
+    as a patchwork of slightly different tones. The base is the vote everywhere: across a
+    blurred background it is the soft light of the surroundings, where an interpolation
+    across the hole draws streaks.
     """
 
     def __init__(self, box: tuple[int, int, int, int], offsets: np.ndarray, hole: np.ndarray,
@@ -180,8 +184,7 @@ class _ExemplarCopy:
         share = _texture_share(strength, small_hole)
         voted = _low(voted)
         voted += _edge_mismatch_across(small, small_hole, voted)
-        mixed = start * (1.0 - share[..., None]) + voted * share[..., None]
-        base = _CropBase(_SmoothFill(mixed, (right - left, bottom - top)), box, w)
+        base = _CropBase(_SmoothFill(voted, (right - left, bottom - top)), box, w)
         return cls(box, offsets, small_hole, image, _low(copied), base, share)
 
     def detail(self, first: int, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,15 +275,21 @@ def _texture_strength(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 def _not_busier_than_around(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """HxW bool at search resolution: where the texture strength is at most BUSY_RATIO times
-    its median over a ring BUSY_RING_PX wide around the hole (taken as at least BUSY_FLOOR
-    squared: a flat photo's noise is no texture), so that a hole in a smooth sky or a blurred
-    background is not filled with the struts of a tower or the fur of a cat beside it."""
+    its typical value around the hole (taken as at least BUSY_FLOOR squared: a flat photo's
+    noise is no texture), so that a hole in a smooth sky or a blurred background is not
+    filled with the struts of a tower or the fur of a cat beside it."""
+    typical = _typical_strength(strength, hole)
+    if typical is None:
+        return np.ones(hole.shape, bool)
+    return strength <= BUSY_RATIO * max(typical, BUSY_FLOOR ** 2)
+
+
+def _typical_strength(strength: np.ndarray, hole: np.ndarray) -> float | None:
+    """The median texture strength over a ring BUSY_RING_PX wide around the hole; None when
+    the hole leaves no ring."""
     size = 2 * BUSY_RING_PX + 1
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
-    if not ring.any():
-        return np.ones(hole.shape, bool)
-    typical = max(float(np.median(strength[ring])), BUSY_FLOOR ** 2)
-    return strength <= BUSY_RATIO * typical
+    return float(np.median(strength[ring])) if ring.any() else None
 
 
 def _colours_seen_around(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -306,17 +315,26 @@ def _colours_seen_around(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 def _texture_share(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """HxW float32 in [0, 1] at search resolution: how much of the fill is the copy (the rest
-    is the smooth fill with grain). The root of the texture strength of the known pixels
+    is grain). The root of the texture strength of the known pixels
     nearby (its geometric mean under a Gaussian of SHARE_SIGMA px, over known pixels only, so
-    it reaches into the hole), ramped from 0 at CALM_RMS to 1 at TEXTURED_RMS grey levels."""
+    it reaches into the hole), ramped from 0 at CALM_RMS to 1 at TEXTURED_RMS grey levels;
+    times the same ramp of the typical strength around the whole hole, so that a blurred
+    background with some fur or whiskers along one side stays smooth: patches copied there
+    show as a patchwork of tones."""
     known = (~hole).astype(np.float32)
     # averaged as logarithms: a few strong edges nearby (a tower's struts beside a clear sky)
     # do not make the surroundings textured, a surface of grain does
     logs = np.log(strength + BUSY_FLOOR ** 2) * known
     nearby = cv2.GaussianBlur(logs, (0, 0), SHARE_SIGMA)
     nearby /= np.maximum(cv2.GaussianBlur(known, (0, 0), SHARE_SIGMA), 1e-6)
-    rms = np.sqrt(np.exp(nearby))
-    return np.clip((rms - CALM_RMS) / (TEXTURED_RMS - CALM_RMS), 0.0, 1.0).astype(np.float32)
+    typical = _typical_strength(strength, hole)
+    around = 1.0 if typical is None else _textured(np.sqrt(typical))
+    return (_textured(np.sqrt(np.exp(nearby))) * around).astype(np.float32)
+
+
+def _textured(rms):
+    """0 at CALM_RMS grey levels of fine detail, 1 at TEXTURED_RMS, linear between."""
+    return np.clip((rms - CALM_RMS) / (TEXTURED_RMS - CALM_RMS), 0.0, 1.0)
 
 
 def _low(pixels: np.ndarray) -> np.ndarray:
