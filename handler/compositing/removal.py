@@ -7,18 +7,30 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-FILL_SIDE = 160        # the fill is computed at a resolution whose longer ROI side is this
+from .exemplar import search_offsets
+
+FILL_SIDE = 160        # the smooth fill is computed at a resolution whose longer ROI side is this
 TEXTURE_SEED = 7       # fixed so the same request renders the same pixels
-TEXTURE_RADIUS = 8     # px: detail finer than this is copied into the hole
-CROSSFADE_PX = 12      # px: width over which texture copied from the left and right is mixed
+SEARCH_SIDE = 96       # px: the patch search runs at a resolution whose longer hole side is at most this
+SEARCH_CONTEXT = 0.35  # hole sides: how far around the hole the patch search looks for sources
+TONE_SIGMA = 4.0       # search px: detail finer than this is copied; coarser light and colour come from the vote
+BUSY_RATIO = 2.0       # sources with texture this many times stronger than around the hole are not copied
+BUSY_SIGMA = 1.5       # search px: scale of the detail whose strength that compares
+BUSY_RING_PX = 4       # search px: width of the ring around the hole where the typical strength is taken
+BUSY_FLOOR = 2.0       # grey levels: detail weaker than this counts as this strong
+COLOUR_STEP = 16       # levels: colours are told apart in steps of this many levels per channel
+COLOUR_SHARE = 0.05    # a colour this rare on the hole's rim is not copied into it
+COLOUR_RIM_PX = 1      # search px: width of that rim
+CALM_RMS = 2.0         # grey levels: surroundings with less fine detail than this get the smooth fill and grain
+TEXTURED_RMS = 4.0     # grey levels: surroundings with more get the copy alone (in between: mixed)
+SHARE_SIGMA = 8.0      # search px: how far around a hole pixel that detail is looked at
 SEAM_REACH = 16        # px: how far into the hole the fill is lifted to meet its edge
 SEAM_RIM_PX = 1       # px: width of the hole's rim where that lift is measured
 SEAM_MEAN_RADIUS = 2   # px: the rim is lifted to the mean of the known pixels this near
 SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift (see _edge_lift)
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
-DETAIL_CLIP = 3.0      # copied detail is limited to this many times its typical spread around the hole
-SOURCE_MATCH = 45.0    # RGB distance between a source's local colour and the fill's beyond which it is not copied
+GATHER_ROW = 4096      # px: points gathered by one cv2.remap are laid out in rows this long
 
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
@@ -39,49 +51,65 @@ def fill_hole(image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> np.nd
 
     image: HxWx3 uint8 ROI; hole, covered: HxW bool. Pixels outside the hole are returned
     unchanged. Hole pixels that will be covered (hidden under the new product) get only the
-    smooth fill; texture is spent on the visible ones.
-    The fill is interpolated at reduced resolution (light and colour change slowly) and
-    upsampled; near the hole's edge it is lifted to meet the real pixels, so no seam shows;
-    then it is given texture copied from the same row beside the hole, shifted by one
-    constant offset per side so the copy has no mirror lines where the hole changes width;
-    where there is nothing to copy, grain of matching strength.
-    Visible pixels are finished a band of rows at a time, so a hole of any shape costs little memory.
+    fill's smooth base; detail is spent on the visible ones.
+    A patch search at reduced resolution (exemplar.search_offsets; see _ExemplarCopy) says
+    where around the hole each visible pixel's texture is copied from. Full-resolution
+    pixels are copied with its offsets, so the texture (wood grain, fabric) keeps the photo's
+    sharpness, and go on a smooth base from the search's vote, made to meet the hole's edge.
+    Where the surroundings are calm (a clear sky, a blurred background) the detail is grain
+    of the surroundings' strength instead of the copy's. Where nothing can be copied (no
+    fully known patch around the hole), the base is an interpolation across the hole with
+    that grain. Near the edge the fill is lifted to meet the real pixels (_edge_lift), so no
+    seam shows.
+    Pixels are written a band of rows at a time, so a hole of any size costs little memory.
     """
+    h = hole.shape[0]
+    out = image.copy()
+    copy = _ExemplarCopy.search(image, hole, covered) if (hole & ~covered).any() else None
+    base = _smooth_fill(image, hole) if copy is None else copy.base
+    grain = _Grain(image, hole)
+    for first in range(0, h, TEXTURE_BAND_ROWS):
+        stop = min(h, first + TEXTURE_BAND_ROWS)
+        band_base = base.rows(first, stop)
+        # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
+        cv2.copyTo(band_base.astype(np.uint8), hole[first:stop].view(np.uint8), out[first:stop])
+        ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
+        if ys.size == 0:
+            continue
+        texture = grain.draw(ys.size)
+        if copy is not None:
+            detail, share = copy.detail(first, ys, xs)
+            # mixing two independent textures flattens them; rescale to keep their contrast
+            keep = 1.0 / np.sqrt(share ** 2 + (1.0 - share) ** 2)
+            texture = detail * (share * keep)[:, None] + texture * ((1.0 - share) * keep)[:, None]
+        texture += _edge_lift(image, hole, base, (first, stop), ys, xs)
+        out[ys + first, xs] = np.clip(band_base[ys, xs] + texture, 0, 255).astype(np.uint8)
+    return out
+
+
+def _smooth_fill(image: np.ndarray, hole: np.ndarray) -> "_SmoothFill":
+    """The hole interpolated at a resolution whose longer ROI side is FILL_SIDE (light and
+    colour change slowly), to be enlarged a band at a time."""
     h, w = hole.shape
     factor = min(1.0, FILL_SIDE / max(h, w))
     small_size = (max(1, round(w * factor)), max(1, round(h * factor)))
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
     # any small pixel that mixes in hole pixels is part of the hole, so no old colour survives
-    small_hole = cv2.resize(hole.astype(np.uint8) * 255, small_size, interpolation=cv2.INTER_AREA) > 0
-    small_hole = cv2.dilate(small_hole.astype(np.uint8), np.ones((3, 3), np.uint8))
-    smooth = _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole.astype(bool)), (w, h))
-    out = image.copy()
-    grain = _Grain(image, hole)
-    shifts = _SourceShifts(hole)
-    limit = None
-    for first in range(0, h, TEXTURE_BAND_ROWS):
-        stop = min(h, first + TEXTURE_BAND_ROWS)
-        band_smooth = smooth.rows(first, stop)
-        # cv2.copyTo with a one-channel mask is many times faster than numpy's masked copy
-        cv2.copyTo(band_smooth.astype(np.uint8), hole[first:stop].view(np.uint8), out[first:stop])
-        ys, xs = np.nonzero(hole[first:stop] & ~covered[first:stop])
-        if ys.size == 0:
-            continue
-        if limit is None:
-            limit = DETAIL_CLIP * _copied_detail_spread(image, hole)
-        texture, copied = _copied_texture(image, hole, (first, stop), ys, xs, shifts, limit,
-                                          band_smooth[ys, xs])
-        if not copied.all():
-            texture[~copied] = grain.draw(int(np.count_nonzero(~copied)))
-        texture += _edge_lift(image, hole, smooth, (first, stop), ys, xs)
-        out[ys + first, xs] = np.clip(band_smooth[ys, xs] + texture, 0, 255).astype(np.uint8)
-    return out
+    small_hole = _shrunk_hole(hole, small_size)
+    return _SmoothFill(_interpolate_across(small.astype(np.float32), small_hole), (w, h))
+
+
+def _shrunk_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxW bool hole resized to size (W, H) so that a pixel mixing in any hole pixel, or next
+    to one, is hole: nothing of the old product survives in what is called known."""
+    shrunk = cv2.resize(hole.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
+    return cv2.dilate(shrunk.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 class _SmoothFill:
-    """The fill interpolated at reduced resolution, enlarged (bilinear, as cv2.resize maps pixel
-    centres) to the ROI's size a band of rows at a time: a float copy of a 12 MP ROI would
-    take 144 MB."""
+    """A fill computed at reduced resolution (small: hxwx3), enlarged (bilinear, as cv2.resize
+    maps pixel centres) to `size` (W, H) a band of rows at a time: a float copy of a 12 MP ROI
+    would take 144 MB."""
 
     def __init__(self, small: np.ndarray, size: tuple[int, int]):
         self._small = small
@@ -96,75 +124,243 @@ class _SmoothFill:
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
-class _SourceShifts:
-    """Where texture for the hole is copied from: every hole pixel (y, x) looks at (y, x - left)
-    and (y, x + right), one offset per side for the whole hole, so the copied texture is a
-    plain translation and shows no seam where the hole's outline changes width.
+class _ExemplarCopy:
+    """Detail for the hole copied at full resolution with the offsets of a patch search run at
+    reduced resolution on a crop around the hole, and the smooth base it goes on.
 
-    The offsets reach just past the middle of the hole's column span (plus the crossfade),
-    but no further than the ROI has room for, so the left half draws from left of the hole
-    and the right half from right of it. `middle` is where the two sources are mixed evenly.
+    The search image's longer hole side is at most SEARCH_SIDE px; its crop reaches
+    SEARCH_CONTEXT hole sides beyond the hole. A full-resolution pixel takes the offsets of
+    the four search pixels around it (scaled to full resolution and rounded, so each copy is
+    of real pixels) and blends the four copies bilinearly: inside a coherent copy all four
+    agree and the pixel is copied exactly; between two copies they cross-fade over one search
+    pixel. The copy gives the detail (what it has finer than TONE_SIGMA search px); the base
+    (light and colour) is the search's vote, which changes smoothly and meets the hole's edge.
+    Where the surroundings are smooth (a blurred background, a clear sky) the copy's detail
+    gives way to grain (see _texture_share): there, patches copied from here and there show
+    as a patchwork of slightly different tones. The base is the vote everywhere: across a
+    blurred background it is the soft light of the surroundings, where an interpolation
+    across the hole draws streaks.
     """
 
-    def __init__(self, hole: np.ndarray):
-        w = hole.shape[1]
-        columns = np.flatnonzero(hole.any(axis=0))
-        start, stop = (int(columns[0]), int(columns[-1]) + 1) if columns.size else (0, w)
-        wanted = (stop - start + 1) // 2 + CROSSFADE_PX + 1
-        self.left = max(1, min(wanted, start))
-        self.right = max(1, min(wanted, w - stop))
-        self.middle = (start + stop - 1) / 2.0
+    def __init__(self, box: tuple[int, int, int, int], offsets: np.ndarray, hole: np.ndarray,
+                 image: np.ndarray, copied_low: np.ndarray, base: "_CropBase", share: np.ndarray):
+        self._box, self._offsets, self._hole, self._image = box, offsets, hole, image
+        self._copied_low, self._share = copied_low, share
+        self.base = base
+        top, left, bottom, right = box
+        self._scale = ((bottom - top) / hole.shape[0], (right - left) / hole.shape[1])
+
+    @classmethod
+    def search(cls, image: np.ndarray, hole: np.ndarray, covered: np.ndarray) -> "_ExemplarCopy | None":
+        """The copy for the visible hole pixels (hole & ~covered), or None when there is too
+        little known around the hole to copy from."""
+        h, w = hole.shape
+        rows, columns = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+        side = max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1
+        reach = round(SEARCH_CONTEXT * side)
+        top, bottom = max(0, rows[0] - reach), min(h, rows[-1] + 1 + reach)
+        left, right = max(0, columns[0] - reach), min(w, columns[-1] + 1 + reach)
+        factor = min(1.0, SEARCH_SIDE / side)
+        size = (max(1, round((right - left) * factor)), max(1, round((bottom - top) * factor)))
+        small = cv2.resize(image[top:bottom, left:right], size, interpolation=cv2.INTER_AREA)
+        small_hole = _shrunk_hole(hole[top:bottom, left:right], size)
+        visible = hole[top:bottom, left:right] & ~covered[top:bottom, left:right]
+        wanted = small_hole & _shrunk_hole(visible, size)
+        start = _interpolate_across(small.astype(np.float32), small_hole)
+        # measured on the pre-filled image: the old product's edges are no texture
+        strength = _texture_strength(start, small_hole)
+        allowed = _not_busier_than_around(strength, small_hole) & _colours_seen_around(start, small_hole)
+        # a full-resolution pixel copies with its neighbour cells' offsets too, from up to one
+        # search pixel beside their source: keep that pixel allowed as well
+        allowed = cv2.erode(allowed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        found = search_offsets(start, small_hole, wanted, allowed, np.random.default_rng(TEXTURE_SEED))
+        if found is None:
+            return None
+        offsets, voted = found
+        ys, xs = np.nonzero(small_hole)
+        copied = small.astype(np.float32)
+        copied[ys, xs] = small[ys + offsets[ys, xs, 0], xs + offsets[ys, xs, 1]]
+        box = (top, left, bottom, right)
+        share = _texture_share(strength, small_hole)
+        voted = _low(voted)
+        voted += _edge_mismatch_across(small, small_hole, voted)
+        base = _CropBase(_SmoothFill(voted, (right - left, bottom - top)), box, w)
+        return cls(box, offsets, small_hole, image, _low(copied), base, share)
+
+    def detail(self, first: int, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Nx3 float32 detail, N float32 share of it to use: see _texture_share) for the
+        visible hole pixels (first + ys, xs) (ROI px) of a band of rows."""
+        top, left, bottom, right = self._box
+        fy, fx = self._scale
+        sh, sw = self._hole.shape
+        ys = ys + first
+        # search-pixel coordinates of the pixel centres, as cv2.resize maps them
+        u = (ys - top + 0.5) / fy - 0.5
+        v = (xs - left + 0.5) / fx - 0.5
+        u0, v0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        tu, tv = (u - u0).astype(np.float32), (v - v0).astype(np.float32)
+        total = np.zeros((ys.size, 3), np.float32)
+        weight = np.zeros(ys.size, np.float32)
+        texture_share = np.zeros(ys.size, np.float32)
+        for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            cell = np.clip(u0 + du, 0, sh - 1) * sw + np.clip(v0 + dv, 0, sw - 1)
+            share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
+            texture_share += share * self._share.ravel()[cell]
+            # a known search pixel has no offset: it is not blended in
+            share *= self._hole.ravel()[cell]
+            offset = self._offsets.reshape(-1, 2)[cell]
+            copied = _pixels_at(self._image, np.clip(ys + np.rint(offset[:, 0] * fy), top, bottom - 1),
+                                np.clip(xs + np.rint(offset[:, 1] * fx), left, right - 1))
+            total += (copied - self._copied_low.reshape(-1, 3)[cell]) * share[:, None]
+            weight += share
+        return total / np.maximum(weight, 1e-6)[:, None], texture_share
 
 
-def _copied_texture(image: np.ndarray, hole: np.ndarray, rows: tuple[int, int],
-                    ys: np.ndarray, xs: np.ndarray, shifts: _SourceShifts,
-                    limit: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Texture (detail finer than TEXTURE_RADIUS px) for the hole pixels (ys, xs) of the band
-    of rows [first, stop) (ys counted from `first`), Nx3 float32.
-
-    Each pixel takes the detail of its left and right source pixel (see _SourceShifts),
-    crossfaded over CROSSFADE_PX around the hole's middle; where only one source is usable it
-    is used alone. A source is usable when it is a known pixel whose detail is within +-limit
-    (3,) in every channel: grain is, the edges of objects beside the hole (a tower's struts,
-    a rocket's side, a plate's rim) are not, and copied they would show as ghosts; and whose
-    local colour is within SOURCE_MATCH of the smooth fill where it goes (target, Nx3): the
-    texture of another surface (hair beside a wall) is not the texture of what is filled.
-    Returns (texture, valid) where valid is False if neither source is usable (the caller
-    draws grain there).
-    """
-    w = hole.shape[1]
-    band_hole = hole[rows[0]:rows[1]]
-    sources = [xs - shifts.left, xs + shifts.right]
-    detail = _Detail(image, hole, rows)
-    known, values = [], []
-    for source in sources:
-        inside = (source >= 0) & (source < w)
-        np.clip(source, 0, w - 1, out=source)
-        ok = inside & ~band_hole[ys, source]
-        value = np.zeros((ys.size, 3), np.float32)
-        value[ok] = detail.at(ys[ok], source[ok])
-        ok &= (np.abs(value) <= limit).all(axis=1)
-        near = np.zeros(ys.size, np.float32)
-        near[ok] = np.square(detail.mean_at(ys[ok], source[ok]) - target[ok]).sum(axis=1)
-        ok &= near <= SOURCE_MATCH ** 2
-        known.append(ok)
-        values.append(value)
-    left_ok, right_ok = known
-    texture = np.zeros((ys.size, 3), np.float32)
-    valid = left_ok | right_ok
-    if not valid.any():
-        return texture, valid
-    ramp = np.clip(0.5 + (shifts.middle - xs) / (2.0 * CROSSFADE_PX), 0.0, 1.0).astype(np.float32)
-    left_share = np.where(left_ok, np.where(right_ok, ramp, 1.0), 0.0)
-    right_share = np.where(right_ok, np.where(left_ok, 1.0 - ramp, 1.0), 0.0)
-    # averaging two independent textures flattens them; rescale to keep their contrast
-    keep = 1.0 / np.sqrt(np.maximum(left_share ** 2 + right_share ** 2, 0.5))
-    for value, share in zip(values, (left_share, right_share), strict=True):
-        texture += value * (share * keep)[:, None].astype(np.float32)
-    return texture, valid
+def _pixels_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Nx3 uint8 image[ys, xs] (ys, xs: N integral values, any dtype), gathered by cv2.remap,
+    several times faster than numpy's fancy indexing; the points are laid out in rows of
+    GATHER_ROW because remap takes no side of 32767 px or more."""
+    count = ys.size
+    rows = -(-count // GATHER_ROW)
+    map_y = np.zeros(rows * GATHER_ROW, np.float32)
+    map_x = np.zeros(rows * GATHER_ROW, np.float32)
+    map_y[:count], map_x[:count] = ys, xs
+    gathered = cv2.remap(image, map_x.reshape(rows, GATHER_ROW), map_y.reshape(rows, GATHER_ROW),
+                         cv2.INTER_NEAREST)
+    return gathered.reshape(-1, 3)[:count]
 
 
-def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows: tuple[int, int],
+def _edge_mismatch_across(small: np.ndarray, hole: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 at search resolution: the correction that makes `fill` meet the known
+    pixels on the hole's rim, spread across the whole hole, zero outside it. The vote's light
+    and colour can be a little off over the whole hole (a sky's patches copied from nearer the
+    horizon are lighter), which a lift near the edge alone leaves as a lighter patch.
+
+    The mismatch on the rim (mean of the known pixels within SEAM_MEAN_RADIUS minus the fill)
+    is averaged with box windows of radius 2, 4, 8, ... up to the hole's size, each
+    normalised by its area: near the rim the local mismatch counts most, deeper in a wider
+    average (see _edge_lift, which does the same over SEAM_REACH px at full resolution)."""
+    known = (~hole).astype(np.float32)
+    window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
+    mean = cv2.blur(small.astype(np.float32) * known[..., None], window)
+    mean /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
+    rim = (cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~hole).astype(np.float32)
+    mismatch = (mean - fill) * rim[..., None]
+    offset, weight = np.zeros_like(mismatch), np.zeros_like(rim)
+    radius = 2
+    while True:
+        size = (2 * radius + 1,) * 2
+        offset += cv2.blur(mismatch, size)
+        weight += cv2.blur(rim, size)
+        if radius >= max(hole.shape):
+            break
+        radius *= 2
+    correction = offset / np.maximum(weight, 1e-6)[..., None]
+    correction[~hole] = 0
+    return correction
+
+
+def _texture_strength(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW float32 at search resolution: the local mean square of the grey detail finer than
+    BUSY_SIGMA px (grey levels squared), of known pixels only: the detail within two sigmas
+    of the hole is the pre-fill's streaks and its step at the hole's edge, which would make
+    calm surroundings look busy."""
+    grey = small.astype(np.float32).mean(axis=2)
+    detail = grey - cv2.GaussianBlur(grey, (0, 0), BUSY_SIGMA)
+    reach = 2 * int(np.ceil(2 * BUSY_SIGMA)) + 1
+    known = (~cv2.dilate(hole.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)).astype(np.float32)
+    strength = cv2.GaussianBlur(detail * detail * known, (0, 0), BUSY_SIGMA)
+    return strength / np.maximum(cv2.GaussianBlur(known, (0, 0), BUSY_SIGMA), 1e-6)
+
+
+def _not_busier_than_around(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW bool at search resolution: where the texture strength is at most BUSY_RATIO times
+    its typical value around the hole (taken as at least BUSY_FLOOR squared: a flat photo's
+    noise is no texture), so that a hole in a smooth sky or a blurred background is not
+    filled with the struts of a tower or the fur of a cat beside it."""
+    typical = _typical_strength(strength, hole)
+    if typical is None:
+        return np.ones(hole.shape, bool)
+    return strength <= BUSY_RATIO * max(typical, BUSY_FLOOR ** 2)
+
+
+def _typical_strength(strength: np.ndarray, hole: np.ndarray) -> float | None:
+    """The median texture strength over a ring BUSY_RING_PX wide around the hole; None when
+    the hole leaves no ring."""
+    size = 2 * BUSY_RING_PX + 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
+    return float(np.median(strength[ring])) if ring.any() else None
+
+
+def _colours_seen_around(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW bool at search resolution: where the local colour (a Gaussian of BUSY_SIGMA px)
+    is common on the hole's rim (the known pixels COLOUR_RIM_PX next to it): at least
+    COLOUR_SHARE of the rim is within one step of COLOUR_STEP levels per channel of it. A
+    surface that does not reach the hole, or only grazes it (a red plate beside a wooden
+    table's hole), is not what the hole is filled with."""
+    colours = (cv2.GaussianBlur(small.astype(np.float32), (0, 0), BUSY_SIGMA) // COLOUR_STEP).astype(np.int64)
+    bins = -(-256 // COLOUR_STEP)
+    index = (colours[..., 0] * bins + colours[..., 1]) * bins + colours[..., 2]
+    size = 2 * COLOUR_RIM_PX + 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
+    if not ring.any():
+        return np.ones(hole.shape, bool)
+    counts = np.bincount(index[ring], minlength=bins ** 3).astype(np.float32).reshape(bins, bins, bins)
+    # the ring's pixels within one step in each channel: a 3x3x3 box sum of the histogram
+    near = counts
+    for axis in range(3):
+        near = sum(np.roll(near, shift, axis) for shift in (-1, 0, 1))
+    return (near.reshape(-1)[index] >= COLOUR_SHARE * np.count_nonzero(ring))
+
+
+def _texture_share(strength: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """HxW float32 in [0, 1] at search resolution: how much of the fill is the copy (the rest
+    is grain). The root of the texture strength of the known pixels
+    nearby (its geometric mean under a Gaussian of SHARE_SIGMA px, over known pixels only, so
+    it reaches into the hole), ramped from 0 at CALM_RMS to 1 at TEXTURED_RMS grey levels;
+    times the same ramp of the typical strength around the whole hole, so that a blurred
+    background with some fur or whiskers along one side stays smooth: patches copied there
+    show as a patchwork of tones."""
+    known = (~hole).astype(np.float32)
+    # averaged as logarithms: a few strong edges nearby (a tower's struts beside a clear sky)
+    # do not make the surroundings textured, a surface of grain does
+    logs = np.log(strength + BUSY_FLOOR ** 2) * known
+    nearby = cv2.GaussianBlur(logs, (0, 0), SHARE_SIGMA)
+    nearby /= np.maximum(cv2.GaussianBlur(known, (0, 0), SHARE_SIGMA), 1e-6)
+    typical = _typical_strength(strength, hole)
+    around = 1.0 if typical is None else _textured(np.sqrt(typical))
+    return (_textured(np.sqrt(np.exp(nearby))) * around).astype(np.float32)
+
+
+def _textured(rms):
+    """0 at CALM_RMS grey levels of fine detail, 1 at TEXTURED_RMS, linear between."""
+    return np.clip((rms - CALM_RMS) / (TEXTURED_RMS - CALM_RMS), 0.0, 1.0)
+
+
+def _low(pixels: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 search-resolution pixels without their detail finer than TONE_SIGMA."""
+    return cv2.GaussianBlur(pixels.astype(np.float32), (0, 0), TONE_SIGMA)
+
+
+class _CropBase:
+    """The base of the fill inside the search's crop box (top, left, bottom, right) of an ROI
+    `width` px wide; zeros outside it, where there is no hole pixel (_edge_lift reads the base
+    only on the hole's rim)."""
+
+    def __init__(self, inside: _SmoothFill, box: tuple[int, int, int, int], width: int):
+        self._inside, self._box, self._width = inside, box, width
+
+    def rows(self, first: int, stop: int) -> np.ndarray:
+        """Rows [first, stop) of the base: (stop - first, W, 3) float32."""
+        out = np.zeros((stop - first, self._width, 3), np.float32)
+        top, left, bottom, right = self._box
+        lo, hi = max(first, top), min(stop, bottom)
+        if lo < hi:
+            out[lo - first:hi - first, left:right] = self._inside.rows(lo - top, hi - top)
+        return out
+
+
+def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill | _CropBase", rows: tuple[int, int],
                ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Nx3 float32 correction for the hole pixels (ys, xs) of the band of rows [first, stop)
     (ys counted from `first`) that makes the smooth fill meet the real pixels at the hole's edge.
@@ -210,58 +406,10 @@ def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill", rows:
     return offset[ys, xs] * share[:, None].astype(np.float32)
 
 
-def _copied_detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """(3,) float32 typical spread of the detail that is copied (_Detail) in a ring 8 px wide
-    around the hole, from the median absolute deviation: what the texture's grain is, without
-    the strong edges of objects beside the hole."""
-    ring = hole_for(hole, 8) & ~hole
-    if not ring.any():
-        return np.zeros(3, np.float32)
-    step = max(1, int(np.count_nonzero(ring)) // 50_000)
-    picked = []
-    for first in range(0, hole.shape[0], TEXTURE_BAND_ROWS):
-        stop = min(hole.shape[0], first + TEXTURE_BAND_ROWS)
-        ys, xs = np.nonzero(ring[first:stop])
-        if ys.size:
-            picked.append(_Detail(image, hole, (first, stop)).at(ys[::step], xs[::step]))
-    detail = np.concatenate(picked)
-    deviation = np.abs(detail - np.median(detail, axis=0))
-    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)
-
-
-class _Detail:
-    """Detail finer than TEXTURE_RADIUS px of the known pixels of a band of image rows."""
-
-    def __init__(self, image: np.ndarray, hole: np.ndarray, rows: tuple[int, int]):
-        # the box blurs reach TEXTURE_RADIUS rows past the band
-        self.top = max(0, rows[0] - TEXTURE_RADIUS)
-        self.offset = rows[0] - self.top
-        bottom = min(hole.shape[0], rows[1] + TEXTURE_RADIUS)
-        band_hole = hole[self.top:bottom]
-        self.image = image[self.top:bottom]
-        # uint8 blurs: detail is only gathered at a few pixels, float copies cost more; a box
-        # blur costs the same at any size, a Gaussian this wide does not
-        size = (2 * TEXTURE_RADIUS + 1,) * 2
-        self.weight = cv2.blur((~band_hole).astype(np.uint8) * 255, size)
-        known = self.image.copy()
-        known[band_hole] = 0
-        self.base = cv2.blur(known, size)
-
-    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Nx3 float32 detail at band rows `rows` (counted from the band's first row), `cols`."""
-        return self.image[rows + self.offset, cols].astype(np.float32) - self.mean_at(rows, cols)
-
-    def mean_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Nx3 float32 local mean of the known pixels around band rows `rows`, `cols`."""
-        rows = rows + self.offset
-        share = np.maximum(self.weight[rows, cols].astype(np.float32), 1.0) / 255.0
-        return self.base[rows, cols].astype(np.float32) / share[:, None]
-
-
 def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Hole pixels interpolated from the nearest known pixels left/right and above/below.
 
-    image: HxWx3 float32 holding uint8 values; hole: HxW bool; returns HxWx3 uint8.
+    image: HxWx3 float32; hole: HxW bool; returns HxWx3 float32.
     Each direction gives a linear blend between its two boundary pixels. A direction is
     trusted less the longer its span and the more its two ends differ (it then crosses an
     edge, e.g. from wall to table), so horizontal structure continues across a tall hole and
@@ -279,7 +427,7 @@ def _interpolate_across(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     blend[total == 0] = image[~hole].mean(axis=0)
     # soften the straight-line streaks the per-row interpolation leaves, inside the hole only
     blend = cv2.GaussianBlur(blend, (5, 5), 0)
-    return np.where(hole[..., None], blend, image).astype(np.uint8)
+    return np.where(hole[..., None], blend, image).astype(np.float32)
 
 
 def _interpolate_rows(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
