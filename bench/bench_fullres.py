@@ -15,9 +15,10 @@ store (MAX_STORE_MB of /dev/shm) and the embedding cache are full.
 With --migan the server also has an MI-GAN checkpoint (random weights, the published
 layout: tests/support/migan.py) and every replace asks for scale 0.7, so a band of the old
 bottle's place shows and the learned fill runs (once per replace: the full-size composite
-reuses the working render's network output).
+reuses the working render's network output). With --uncover (and no --migan) the replaces
+ask for scale 0.7 too and the classical fill repaints that band.
 
-    python3 bench/bench_fullres.py [--migan]   # needs root and a writable cgroup-v1 memory controller
+    python3 bench/bench_fullres.py [--migan | --uncover]   # needs root and a writable cgroup-v1 memory controller
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ SIZES = {"1280 px": (1280, 960), "12 MP": (4000, 3000), "24 MP": (6000, 4000)}
 REPLACES = 3
 CLIENTS = 4
 STORE_FILLING_UPLOADS = 6
-SETTINGS: dict = {}                       # what every replace sends (--migan: scale 0.7)
+SETTINGS: dict = {}                       # what every replace sends (--migan, --uncover: scale 0.7)
 SERVER_ENV = {"INPAINTER": "classic"}     # --migan: the checkpoint, INPAINTER auto
 STAGES = ("decode", "composite", "fill", "decode_original", "composite_full_size", "encode_output")
 
@@ -116,6 +117,7 @@ def main() -> int:
         from support.migan import write_random_migan_checkpoint
 
         SERVER_ENV.update(INPAINTER="auto", INPAINT_MODEL_PATH=str(write_random_migan_checkpoint(work / "migan.pt")))
+    if {"--migan", "--uncover"} & set(sys.argv[1:]):
         SETTINGS["scale"] = 0.7
     photos = {name: photo_jpeg(size) for name, size in SIZES.items()}
     product = (REPO / "samples" / "product.png").read_bytes()
