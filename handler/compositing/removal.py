@@ -31,6 +31,10 @@ SEAM_RADII = (2, 4, 8, SEAM_REACH)   # px: the box windows that average the lift
 EDGE_CONTRAST = 12.0   # RGB distance of a span's two ends at which it is trusted half as much
 TEXTURE_BAND_ROWS = 64   # texture is made this many rows at a time
 GATHER_ROW = 4096      # px: points gathered by one cv2.remap are laid out in rows this long
+HUE_CLIP = 2.0         # copied detail whose chroma is up to this many times its robust spread around the
+                       # hole is copied in full; at twice that, not at all
+HUE_FLOOR = 1.0        # levels: a chroma spread below this (a grey surface) counts as this
+DETAIL_SAMPLES = 50_000   # about this many pixels around the hole measure that spread
 
 
 def hole_for(mask: np.ndarray, grow_px: int) -> np.ndarray:
@@ -146,6 +150,7 @@ class _ExemplarCopy:
                  image: np.ndarray, copied_low: np.ndarray, base: "_CropBase", share: np.ndarray):
         self._box, self._offsets, self._hole, self._image = box, offsets, hole, image
         self._copied_low, self._share = copied_low, share
+        self._hue_limit = HUE_CLIP * np.maximum(_chroma_spread_around(image, box, hole, copied_low), HUE_FLOOR)
         self.base = base
         top, left, bottom, right = box
         self._scale = ((bottom - top) / hole.shape[0], (right - left) / hole.shape[1])
@@ -202,6 +207,7 @@ class _ExemplarCopy:
         total = np.zeros((ys.size, 3), np.float32)
         weight = np.zeros(ys.size, np.float32)
         texture_share = np.zeros(ys.size, np.float32)
+        hole_share = np.zeros(ys.size, np.float32)
         for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
             cell = np.clip(u0 + du, 0, sh - 1) * sw + np.clip(v0 + dv, 0, sw - 1)
             share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
@@ -211,9 +217,46 @@ class _ExemplarCopy:
             offset = self._offsets.reshape(-1, 2)[cell]
             copied = _pixels_at(self._image, np.clip(ys + np.rint(offset[:, 0] * fy), top, bottom - 1),
                                 np.clip(xs + np.rint(offset[:, 1] * fx), left, right - 1))
-            total += (copied - self._copied_low.reshape(-1, 3)[cell]) * share[:, None]
+            detail = copied - self._copied_low.reshape(-1, 3)[cell]
+            hole_share += share
+            # a source pixel on the edge of something else (a plate's rim a search pixel away
+            # from the wood the search saw) is not texture: grain takes its place
+            excess = (np.abs(_chroma(detail)) / self._hue_limit).max(axis=1)
+            share *= np.clip(2.0 - excess, 0.0, 1.0)
+            total += detail * share[:, None]
             weight += share
+        texture_share *= weight / np.maximum(hole_share, 1e-6)
         return total / np.maximum(weight, 1e-6)[:, None], texture_share
+
+
+def _chroma_spread_around(image: np.ndarray, box: tuple[int, int, int, int], hole: np.ndarray,
+                          low: np.ndarray) -> np.ndarray:
+    """(3,) float32 robust spread (median absolute deviation x 1.4826) of the chroma of the
+    detail that is copied (see _chroma), measured on known full-resolution pixels in the crop
+    `box` (top, left, bottom, right) whose search pixel lies within BUSY_RING_PX of the
+    search-resolution `hole`: their value minus `low` (HxWx3 float32, the search-resolution
+    light and colour) there; infinite when there are none. Sampled on a regular grid of about
+    DETAIL_SAMPLES points over the crop."""
+    top, left, bottom, right = box
+    sh, sw = hole.shape
+    size = 2 * BUSY_RING_PX + 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~hole
+    step = max(1, round(np.sqrt((bottom - top) * (right - left) / DETAIL_SAMPLES)))
+    ys, xs = np.mgrid[top:bottom:step, left:right:step]
+    u = np.clip(((ys - top) * sh) // (bottom - top), 0, sh - 1)
+    v = np.clip(((xs - left) * sw) // (right - left), 0, sw - 1)
+    picked = ring[u, v]
+    if not picked.any():
+        return np.full(3, np.inf, np.float32)
+    detail = _chroma(image[ys[picked], xs[picked]].astype(np.float32) - low[u[picked], v[picked]])
+    deviation = np.abs(detail - np.median(detail, axis=0))
+    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)
+
+
+def _chroma(detail: np.ndarray) -> np.ndarray:
+    """Nx3: the chroma of Nx3 RGB detail (each channel minus the pixel's mean). Wood grain or
+    fabric is mostly a change of lightness; a copied piece of a red plate is a change of hue."""
+    return detail - detail.mean(axis=1, keepdims=True)
 
 
 def _pixels_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

@@ -64,6 +64,22 @@ def stripes(height: int, width: int) -> np.ndarray:
     return np.repeat(levels[..., None], 3, axis=2).astype(np.uint8)
 
 
+def wood_with_red_scratches() -> tuple[np.ndarray, np.ndarray]:
+    """(HxWx3 uint8, HxW bool hole): brown grain (lightness only) crossed every 90 px by a red
+    scratch 2 px wide, too thin to show at the search's resolution, with a 300 px square hole."""
+    rng = np.random.default_rng(3)
+    h, w = 600, 800
+    lightness = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 2) * 60
+    brown = np.array([150, 95, 60], np.float32)
+    image = np.clip(brown + lightness[..., None] * np.array([1.0, 0.7, 0.5], np.float32), 0, 255)
+    image[:, 40::90] = image[:, 41::90] = (220, 30, 30)
+    return image.astype(np.uint8), box_hole((h, w), (250, 150, 550, 450))
+
+
+def redness(pixels: np.ndarray) -> np.ndarray:
+    return pixels[..., 0].astype(np.int16) - pixels[..., 1]
+
+
 def box_hole(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
     hole = np.zeros(shape, bool)
     x1, y1, x2, y2 = box
@@ -156,6 +172,15 @@ def test_the_fill_beats_interpolation_on_a_textured_surface():
     filled = fill_hole(image, hole, np.zeros_like(hole))
     smooth = cv2.inpaint(image, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA)
     assert blurred_error(filled, truth, hole) < blurred_error(smooth, truth, hole)
+
+
+def test_a_copy_brings_no_other_surfaces_hue():
+    """Copied detail that changes the hue (a thin red scratch the search could not see) is left
+    out; the grain's lightness is what is copied."""
+    image, hole = wood_with_red_scratches()
+    grain_only = ~hole & (redness(image) < 150)
+    filled = fill_hole(image, hole, np.zeros_like(hole))
+    assert np.percentile(redness(filled)[hole], 99.9) < 1.5 * np.percentile(redness(image)[grain_only], 99.9)
 
 
 def test_covered_pixels_get_no_texture():
