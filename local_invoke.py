@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 SAMPLES = ROOT / "samples"
 MAX_RETRIES = 5
+MODEL_WAITS = {"not_loaded", "downloading", "loading"}   # model states worth naming while a call runs
 
 
 class InvokeError(Exception):
@@ -123,7 +124,8 @@ class Client:
         worker.join(1.0)
         while worker.is_alive():
             state = self._model_state()
-            print(f"  waiting: {time.monotonic() - started:.0f} s, model {state}", file=sys.stderr)
+            doing = f"model {state}" if state in MODEL_WAITS else "working"
+            print(f"  waiting: {time.monotonic() - started:.0f} s, {doing}", file=sys.stderr)
             worker.join(1.0)
         if not result:
             raise InvokeError("the call failed before it got an answer")
@@ -219,11 +221,11 @@ def run_replace(client: Client, args) -> None:
     _write(args.output, image)
     width, height = _image_size(image)
     fill = facts.get("X-Drishya-Inpainter")
-    warnings = facts.get("X-Drishya-Warnings")
+    warnings = json.loads(facts.get("X-Drishya-Warning-Messages") or "[]")
     print(f"replaced with {facts.get('X-Drishya-Segmenter')} mask, {facts.get('X-Drishya-Cutout')} cut-out, "
           f"{facts.get('X-Drishya-Blend-Mode')} blend" + (f", {fill} fill" if fill else "")
           + f": {width}x{height} -> {args.output}"
-          + (f"\n  check: {warnings}" if warnings else "")
+          + "".join(f"\n  check: {message}" for message in warnings)
           + (f"\n  note: {facts['X-Drishya-Fallback-Reason']}" if facts.get("X-Drishya-Fallback-Reason") else ""))
 
 

@@ -167,6 +167,8 @@ def _replace_answer(scene: StoredImage, cut: CutOut, rendered: Rendered, encoded
             headers["X-Drishya-Fallback-Reason"] = facts["fallback_reason"].encode("ascii", "replace").decode()
         headers["X-Drishya-Placement"] = json.dumps(result.placement.as_dict())
         headers["X-Drishya-Warnings"] = ",".join(warning["code"] for warning in warnings)
+        # JSON escapes anything outside ASCII, which headers cannot carry
+        headers["X-Drishya-Warning-Messages"] = json.dumps([warning["message"] for warning in warnings])
         headers["X-Drishya-Scale"] = f"{rendered.scale:.6g}"
         headers["X-Drishya-Timings"] = json.dumps(clock.total())
         return RawImage(encoded, output.content_type, headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import cv2
 import numpy as np
@@ -99,6 +100,16 @@ def test_a_suspicious_mask_is_flagged_in_both_answers(client, ids):
     replaced = client.post("/process", headers=AUTH, json={"image_id": ids[0], "mask_id": mask["mask_id"],
                                                            "product_id": ids[1]}).get_json()
     assert "mask_suspicious" in [warning["code"] for warning in replaced["warnings"]]
+
+
+def test_a_raw_answer_carries_the_warnings_messages_beside_their_codes(client, ids):
+    mask = client.post("/process", json={"image_id": ids[0], "box": [0, 0, 640, 480]}, headers=AUTH).get_json()
+    response = client.post("/process", headers=AUTH, json={
+        "image_id": ids[0], "mask_id": mask["mask_id"], "product_id": ids[1], "output": {"raw": True}})
+    codes = response.headers["X-Drishya-Warnings"].split(",")
+    messages = json.loads(response.headers["X-Drishya-Warning-Messages"])
+    assert "mask_suspicious" in codes and len(messages) == len(codes)
+    assert messages[codes.index("mask_suspicious")] == mask["warnings"][0]["message"]
 
 
 def _mask_png(mask: np.ndarray) -> str:
