@@ -8,9 +8,12 @@ from functools import cache
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from handler.compositing.exemplar import PATCH_RADIUS, search_offsets
 from handler.compositing.removal import fill_hole, hole_for
+
+from support.paths import SAMPLES
 
 GROW_PX = 6          # the removal margin the bench and the service use at 1280 px
 CONTEXT_PX = 120     # px of photo kept around the old product: the region fill_hole is given
@@ -54,6 +57,12 @@ def vertical_streaks(pixels: np.ndarray, where: np.ndarray) -> float:
     profile = ((grey * inner).sum(axis=0) / np.maximum(counts, 1))[counts > 20].astype(np.float32)
     smooth = cv2.GaussianBlur(profile.reshape(1, -1), (0, 0), 6).ravel()
     return float(np.std(profile - smooth))
+
+
+def mottling(pixels: np.ndarray, where: np.ndarray) -> float:
+    """Spread of the grey detail between 2 and 12 px (a difference of Gaussians) at `where`."""
+    grey = pixels.astype(np.float32).mean(axis=2)
+    return float((cv2.GaussianBlur(grey, (0, 0), 2) - cv2.GaussianBlur(grey, (0, 0), 12))[where].std())
 
 
 def stripes(height: int, width: int) -> np.ndarray:
@@ -163,6 +172,16 @@ def test_a_blurred_background_is_filled_without_streaks():
     image, truth, hole = region("cat")
     filled = fill_hole(image, hole, np.zeros_like(hole))
     assert vertical_streaks(filled, hole) < 1.5 * vertical_streaks(truth, hole)
+
+
+def test_a_mottled_plaster_wall_is_continued_not_flattened():
+    """The demo scene's wall is calm but not flat: its soft mottling goes on through the hole."""
+    scene = np.asarray(Image.open(SAMPLES / "scene.jpg").convert("RGB"))[50:650, 50:500]
+    hole = box_hole(scene.shape[:2], (150, 150, 300, 450))
+    filled = fill_hole(scene, hole, np.zeros_like(hole))
+    inside = cv2.erode(hole.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    around = cv2.dilate(hole.astype(np.uint8), np.ones((81, 81), np.uint8)).astype(bool) & ~hole
+    assert mottling(filled, inside) > 0.35 * mottling(scene, around)
 
 
 def test_the_fill_beats_interpolation_on_a_textured_surface():
