@@ -147,10 +147,10 @@ class _ExemplarCopy:
     """
 
     def __init__(self, box: tuple[int, int, int, int], offsets: np.ndarray, hole: np.ndarray,
-                 image: np.ndarray, copied_low: np.ndarray, base: "_CropBase", share: np.ndarray):
+                 image: np.ndarray, low: np.ndarray, base: "_CropBase", share: np.ndarray):
         self._box, self._offsets, self._hole, self._image = box, offsets, hole, image
-        self._copied_low, self._share = copied_low, share
-        self._hue_limit = HUE_CLIP * np.maximum(_chroma_spread_around(image, box, hole, copied_low), HUE_FLOOR)
+        self._low, self._share = low, share
+        self._hue_limit = HUE_CLIP * np.maximum(_chroma_spread_around(image, box, hole, low), HUE_FLOOR)
         self.base = base
         top, left, bottom, right = box
         self._scale = ((bottom - top) / hole.shape[0], (right - left) / hole.shape[1])
@@ -182,15 +182,12 @@ class _ExemplarCopy:
         if found is None:
             return None
         offsets, voted = found
-        ys, xs = np.nonzero(small_hole)
-        copied = small.astype(np.float32)
-        copied[ys, xs] = small[ys + offsets[ys, xs, 0], xs + offsets[ys, xs, 1]]
         box = (top, left, bottom, right)
         share = _texture_share(strength, small_hole)
         voted = _low(voted)
         voted += _edge_mismatch_across(small, small_hole, voted)
         base = _CropBase(_SmoothFill(voted, (right - left, bottom - top)), box, w)
-        return cls(box, offsets, small_hole, image, _low(copied), base, share)
+        return cls(box, offsets, small_hole, image, _low(start), base, share)
 
     def detail(self, first: int, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Nx3 float32 detail, N float32 share of it to use: see _texture_share) for the
@@ -209,15 +206,18 @@ class _ExemplarCopy:
         texture_share = np.zeros(ys.size, np.float32)
         hole_share = np.zeros(ys.size, np.float32)
         for du, dv in ((0, 0), (0, 1), (1, 0), (1, 1)):
-            cell = np.clip(u0 + du, 0, sh - 1) * sw + np.clip(v0 + dv, 0, sw - 1)
+            cell_y, cell_x = np.clip(u0 + du, 0, sh - 1), np.clip(v0 + dv, 0, sw - 1)
             share = (tu if du else 1.0 - tu) * (tv if dv else 1.0 - tv)
-            texture_share += share * self._share.ravel()[cell]
+            texture_share += share * self._share[cell_y, cell_x]
             # a known search pixel has no offset: it is not blended in
-            share *= self._hole.ravel()[cell]
-            offset = self._offsets.reshape(-1, 2)[cell]
+            share *= self._hole[cell_y, cell_x]
+            offset = self._offsets[cell_y, cell_x]
             copied = _pixels_at(self._image, np.clip(ys + np.rint(offset[:, 0] * fy), top, bottom - 1),
                                 np.clip(xs + np.rint(offset[:, 1] * fx), left, right - 1))
-            detail = copied - self._copied_low.reshape(-1, 3)[cell]
+            # detail around the light and colour where it is copied from: taken around what it
+            # goes on, it carries the step between the two (a darker or lighter fill)
+            source = (np.clip(cell_y + offset[:, 0], 0, sh - 1), np.clip(cell_x + offset[:, 1], 0, sw - 1))
+            detail = copied - self._low[source]
             hole_share += share
             # a source pixel on the edge of something else (a plate's rim a search pixel away
             # from the wood the search saw) is not texture: grain takes its place
