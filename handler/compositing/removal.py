@@ -137,8 +137,9 @@ class _ExemplarCopy:
     the four search pixels around it (scaled to full resolution and rounded, so each copy is
     of real pixels) and blends the four copies bilinearly: inside a coherent copy all four
     agree and the pixel is copied exactly; between two copies they cross-fade over one search
-    pixel. The copy gives the detail (what it has finer than TONE_SIGMA search px); the base
-    (light and colour) is the search's vote, which changes smoothly and meets the hole's edge.
+    pixel. The copy gives the detail: the copied pixel minus `low` (the pre-filled search
+    image without its detail finer than TONE_SIGMA) where it is copied from. The base (light
+    and colour) is the search's vote, which changes smoothly and meets the hole's edge.
     Where the surroundings are smooth (a blurred background, a clear sky) the copy's detail
     gives way to grain (see _texture_share): there, patches copied from here and there show
     as a patchwork of slightly different tones. The base is the vote everywhere: across a
