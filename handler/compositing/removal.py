@@ -295,24 +295,37 @@ def _edge_mismatch_across(small: np.ndarray, hole: np.ndarray, fill: np.ndarray)
     is averaged with box windows of radius 2, 4, 8, ... up to the hole's size, each
     normalised by its area: near the rim the local mismatch counts most, deeper in a wider
     average (see _edge_lift, which does the same over SEAM_REACH px at full resolution)."""
-    known = (~hole).astype(np.float32)
-    window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
-    mean = cv2.blur(small.astype(np.float32) * known[..., None], window)
-    mean /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
     rim = (cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~hole).astype(np.float32)
-    mismatch = (mean - fill) * rim[..., None]
-    offset, weight = np.zeros_like(mismatch), np.zeros_like(rim)
-    radius = 2
-    while True:
-        size = (2 * radius + 1,) * 2
-        offset += cv2.blur(mismatch, size)
-        weight += cv2.blur(rim, size)
-        if radius >= max(hole.shape):
-            break
-        radius *= 2
+    mismatch = (_known_mean(small, (~hole).astype(np.float32)) - fill) * rim[..., None]
+    radii = [2]
+    while radii[-1] < max(hole.shape):
+        radii.append(2 * radii[-1])
+    offset, weight = _spread_from_rim(mismatch, rim, radii)
     correction = offset / np.maximum(weight, 1e-6)[..., None]
     correction[~hole] = 0
     return correction
+
+
+def _known_mean(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """HxWx3 float32: at each pixel, the mean of the known pixels (known: HxW float32, 1 or 0)
+    within SEAM_MEAN_RADIUS of it."""
+    window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
+    mean = cv2.blur(image.astype(np.float32) * known[..., None], window)
+    mean /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
+    return mean
+
+
+def _spread_from_rim(residual: np.ndarray, rim: np.ndarray, radii) -> tuple[np.ndarray, np.ndarray]:
+    """(offset HxWx3, weight HxW) float32: the sums of box means of `residual` (zero off the
+    rim) and of `rim` (HxW float32, 1 on it) over windows of the given radii. Boxes of growing
+    size, each normalised by its area, add up to a kernel peaked at its centre: offset / weight
+    is the rim's local residual near it and a wider average deeper in."""
+    offset, weight = np.zeros_like(residual), np.zeros_like(rim)
+    for radius in radii:
+        window = (2 * radius + 1,) * 2
+        offset += cv2.blur(residual, window)
+        weight += cv2.blur(rim, window)
+    return offset, weight
 
 
 def _texture_strength(small: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -439,20 +452,10 @@ def _edge_lift(image: np.ndarray, hole: np.ndarray, smooth: "_SmoothFill | _Crop
     rim = band_hole & ~cv2.erode(band_hole, disc(SEAM_RIM_PX))
     if not rim.any():
         return np.zeros((ys.size, 3), np.float32)
-    known = (1 - band_hole).astype(np.float32)
-    window = (2 * SEAM_MEAN_RADIUS + 1,) * 2
-    residual = cv2.blur(image[top:bottom, left:right] * known[..., None], window)
-    residual /= np.maximum(cv2.blur(known, window), 1e-6)[..., None]
+    residual = _known_mean(image[top:bottom, left:right], (1 - band_hole).astype(np.float32))
     residual -= smooth.rows(top, bottom)[:, left:right]
     residual *= rim[..., None]
-    rim = rim.astype(np.float32)
-    # boxes of growing size, each normalised by its area, add up to a kernel peaked at its
-    # centre: near the edge the offset is the local one, deeper in it is averaged more widely
-    offset, weight = np.zeros_like(residual), np.zeros_like(rim)
-    for radius in SEAM_RADII:
-        window = (2 * radius + 1,) * 2
-        offset += cv2.blur(residual, window)
-        weight += cv2.blur(rim, window)
+    offset, weight = _spread_from_rim(residual, rim.astype(np.float32), SEAM_RADII)
     distance = cv2.distanceTransform(band_hole, cv2.DIST_L2, 3)
     ys, xs = ys + first - top, xs - left
     fade = np.clip(1.0 - distance[ys, xs] / SEAM_REACH, 0.0, 1.0)
