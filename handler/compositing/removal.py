@@ -248,9 +248,7 @@ def _chroma_spread_around(image: np.ndarray, box: tuple[int, int, int, int], hol
     picked = ring[u, v]
     if not picked.any():
         return np.full(3, np.inf, np.float32)
-    detail = _chroma(image[ys[picked], xs[picked]].astype(np.float32) - low[u[picked], v[picked]])
-    deviation = np.abs(detail - np.median(detail, axis=0))
-    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)
+    return robust_spread(_chroma(image[ys[picked], xs[picked]].astype(np.float32) - low[u[picked], v[picked]]))
 
 
 def _hue_kept(detail: np.ndarray, limit: np.ndarray) -> np.ndarray:
@@ -540,8 +538,8 @@ class _Grain:
 def _detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """(3,) float32 spread of the 5x5-Gaussian detail in a 6 px ring around the hole, from 3 px
     out (nearer, the blur mixes in the old product); zeros when there is no ring. Estimated
-    from the median absolute deviation (x 1.4826, a normal's standard deviation), so that the
-    few strong edges in the ring count as what they are, not as grain. A band of rows at a time."""
+    robustly (robust_spread), so that the few strong edges in the ring count as what they are,
+    not as grain. A band of rows at a time."""
     ring = hole_for(hole, 8)
     ring &= ~hole_for(hole, 2)
     if not ring.any():
@@ -557,6 +555,14 @@ def _detail_spread(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         top, bottom = max(0, first - 2), min(h, stop + 2)   # the 5x5 blur's reach
         blurred = cv2.GaussianBlur(image[top:bottom], (5, 5), 0)[first - top:stop - top]
         picked.append((image[first:stop][where].astype(np.int16) - blurred[where])[::step])
-    detail = np.concatenate(picked).astype(np.float32)
-    deviation = np.abs(detail - np.median(detail, axis=0))
-    return (1.4826 * np.median(deviation, axis=0)).astype(np.float32)
+    return robust_spread(np.concatenate(picked))
+
+
+def robust_spread(values: np.ndarray) -> np.ndarray:
+    """(C,) float32 standard deviation of NxC values estimated from their median absolute
+    deviation (x 1.4826, a normal's): the grain among them, not the few strong edges (a
+    tower's struts, a plate's rim); zeros when there are none."""
+    if len(values) == 0:
+        return np.zeros(values.shape[1:], np.float32)
+    values = values.astype(np.float32, copy=False)
+    return (1.4826 * np.median(np.abs(values - np.median(values, axis=0)), axis=0)).astype(np.float32)

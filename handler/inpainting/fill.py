@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..compositing.removal import robust_spread
+
 MODEL_SIDE = 512          # the generator's input and output side
 MIN_CROP = 512            # px: a crop is at least this big (smaller only in a smaller image)
 MIN_CONTEXT = 128         # px of scene kept around the hole on every side
@@ -377,18 +379,9 @@ def _grain_spread(image: np.ndarray, hole: np.ndarray, box: Box, mapped: _Mapped
         # the interior: where the fill is fully in, away from the rim's mix
         # a copy, so that each band's selection is freed (a strided view would keep it all)
         picked.append(detail[weight[first - y0:stop - y0] >= 1.0][::step].copy())
-    output_spread = _robust_spread(np.concatenate(picked)) if picked else np.zeros(3)
+    output_spread = robust_spread(np.concatenate(picked)) if picked else np.zeros(3, np.float32)
     deficit = np.maximum(np.square(scene_spread) - np.square(output_spread), 0.0)
     return np.sqrt(deficit / NOISE_DETAIL_SHARE).astype(np.float32)
-
-
-def _robust_spread(detail: np.ndarray) -> np.ndarray:
-    """(3,) standard deviation of Nx3 detail values estimated from their median absolute
-    deviation: grain, not the few strong edges (a tower's struts, a table's rim) among them."""
-    if len(detail) == 0:
-        return np.zeros(3)
-    detail = detail.astype(np.float32)
-    return 1.4826 * np.median(np.abs(detail - np.median(detail, axis=0)), axis=0).astype(np.float64)
 
 
 def _sample_step(count: int, wanted: int = 50_000) -> int:
@@ -413,7 +406,7 @@ def _ring_detail_spread(image: np.ndarray, hole: np.ndarray, box: Box, ring_px: 
     pixels = image[top:bottom, left:right]
     # the ring's pixels only: a full-size hole's box holds millions of px, its ring a few
     detail = pixels[ring].astype(np.int16) - cv2.GaussianBlur(pixels, (5, 5), 0)[ring]
-    return _robust_spread(detail)
+    return robust_spread(detail)
 
 
 def _box(mask: np.ndarray) -> Box | None:
