@@ -58,6 +58,13 @@ def assert_store_unavailable(status: int, headers: dict, body: dict, seconds: fl
     assert seconds < ANSWER_WITHIN_S, f"answered after {seconds:.2f} s with a {TIMEOUT_S} s timeout"
 
 
+def timed_cutout(url: str, scene_id: str) -> tuple[int, dict, dict, float]:
+    """(status, headers, JSON body, seconds) of a cut-out of the sample's box on `url`."""
+    (status, headers, data), seconds = timed(lambda: call(url, "POST", "/process", body=json.dumps(
+        {"image_id": scene_id, "box": SAMPLE["box"]}).encode(), headers={**AUTH, "Content-Type": "application/json"}))
+    return status, headers, json.loads(data), seconds
+
+
 def assert_unhealthy(url: str) -> None:
     (status, report), seconds = timed(lambda: call_json(url, "GET", "/health"))
     assert status == 503 and report["status"] == "unhealthy", report
@@ -71,10 +78,7 @@ def test_redis_killed_mid_flow_is_503_then_the_flow_works_when_it_is_back(instan
     assert status == 200
     redis.kill()
     try:
-        (status, headers, data), seconds = timed(lambda: call(b, "POST", "/process", body=json.dumps(
-            {"image_id": scene["image_id"], "box": SAMPLE["box"]}).encode(),
-            headers={**AUTH, "Content-Type": "application/json"}))
-        assert_store_unavailable(status, headers, json.loads(data), seconds)
+        assert_store_unavailable(*timed_cutout(b, scene["image_id"]))
         (status, headers, body), seconds = timed(lambda: upload(a, SAMPLES / SAMPLE["scene"]))
         assert_store_unavailable(status, headers, body, seconds)
         assert_unhealthy(a)
@@ -96,10 +100,7 @@ def test_a_hung_redis_is_503_within_the_timeout_and_the_same_ids_work_after(inst
     assert status == 200
     redis.pause()
     try:
-        (status, headers, data), seconds = timed(lambda: call(b, "POST", "/process", body=json.dumps(
-            {"image_id": scene["image_id"], "box": SAMPLE["box"]}).encode(),
-            headers={**AUTH, "Content-Type": "application/json"}))
-        assert_store_unavailable(status, headers, json.loads(data), seconds)
+        assert_store_unavailable(*timed_cutout(b, scene["image_id"]))
         assert_unhealthy(b)
     finally:
         redis.resume()
